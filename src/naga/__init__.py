@@ -1,0 +1,48 @@
+"""naga: reproducible, scalable research scripts without changing how they are written.
+
+Four explicit tools, usable alone or together:
+
+- :func:`clicfg`: a full command line from a config class.
+- :func:`runlock`: a ``run.lock`` receipt of a run (config, code, data, environment, lineage).
+- :func:`mlflow_lock`: an MLflow run for a run directory, one active run per directory.
+- :func:`unsafe_debug`: post-mortem debugging with the failing frame's locals at hand.
+
+``import naga`` is light: each name is imported when first used, and heavy libraries (MLflow,
+Dask, submitit, IPython, rich) load only when the feature that needs them runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
+
+# Public name -> module that defines it. Each name is imported on first access.
+_EXPORTS: dict[str, str] = {
+    "ConfigError": "naga._errors",
+    "LockError": "naga._errors",
+    "NagaError": "naga._errors",
+    "TaskError": "naga._errors",
+    "TrackingError": "naga._errors",
+    "load_lock": "naga.lock",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from naga._errors import ConfigError, LockError, NagaError, TaskError, TrackingError
+    from naga.lock import load_lock
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'naga' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

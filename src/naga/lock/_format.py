@@ -1,0 +1,89 @@
+"""The run.lock file: its name, its format version, and reading one back."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from naga._errors import LockError
+from naga._yaml import YAMLError, load_yaml
+
+__all__ = ["LOCK_NAME", "LOCK_VERSION", "find_lock", "load_lock"]
+
+LOCK_NAME = "run.lock"
+#: Written as the top-level ``lock_version`` key. Readers refuse a newer version with a clear
+#: message; additive changes (new keys) do not bump it.
+LOCK_VERSION = 1
+
+
+def find_lock(path: str | os.PathLike[str]) -> Path:
+    """Return the run.lock that ``path`` names: a run directory, a run.lock, or a file in a run dir.
+
+    Raises:
+        LockError: ``path`` does not exist, or no run.lock is there.
+    """
+    given = Path(path)
+    if not given.exists():
+        raise LockError(f"{os.fspath(path)!r} does not exist: pass a run directory or its run.lock.")
+    if given.is_dir():
+        candidate = given / LOCK_NAME
+    elif given.name == LOCK_NAME:
+        candidate = given
+    else:
+        candidate = given.parent / LOCK_NAME
+    if not candidate.is_file():
+        raise LockError(
+            f"no {LOCK_NAME} in {os.fspath(candidate.parent)!r}: run that stage first "
+            f"(it writes {LOCK_NAME} with naga.runlock), or pass the directory that holds it."
+        )
+    return candidate
+
+
+def load_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a run.lock back as plain data.
+
+    Args:
+        path: A run directory, its run.lock, or any file inside the run directory.
+
+    Returns:
+        The lock as a dict, exactly as written by :func:`naga.runlock`.
+
+    Raises:
+        LockError: The lock is missing, not valid YAML, not a naga run.lock, or written by a newer
+            naga (a ``lock_version`` above this reader's).
+
+    Example:
+        >>> lock = load_lock("results/process")  # doctest: +SKIP
+        >>> lock["config"]["param"]  # doctest: +SKIP
+        10
+    """
+    lock_file = find_lock(path)
+    try:
+        data = load_yaml(lock_file.read_text(encoding="utf-8"))
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise LockError(
+            f"{os.fspath(lock_file)!r}{where} is not valid YAML ({getattr(exc, 'problem', exc)}): "
+            f"restore it from version control or rerun the stage to write it again."
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LockError(f"cannot read {os.fspath(lock_file)!r}: {exc}.") from None
+    if not isinstance(data, dict) or "lock_version" not in data:
+        raise LockError(
+            f"{os.fspath(lock_file)!r} is not a naga run.lock (no 'lock_version' key): "
+            f"pass a file written by naga.runlock."
+        )
+    version = data["lock_version"]
+    if not isinstance(version, int) or version < 1:
+        raise LockError(
+            f"{os.fspath(lock_file)!r} has an invalid lock_version {version!r}: expected a "
+            f"positive integer; rerun the stage to write it again."
+        )
+    if version > LOCK_VERSION:
+        raise LockError(
+            f"{os.fspath(lock_file)!r} has lock_version {version}, newer than this naga reads "
+            f"({LOCK_VERSION}): upgrade naga (pip install -U naga)."
+        )
+    return data
