@@ -11,6 +11,12 @@ import pytest
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_naga_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep naga's caches (hash stat cache and the like) out of the user's home during tests."""
+    os.environ["NAGA_CACHE_DIR"] = str(tmp_path_factory.mktemp("naga-cache"))
+
+
 @pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
     """A real git repository with one commit, isolated from the user's git config."""
