@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "NagaError": "naga._errors",
     "TaskError": "naga._errors",
     "TrackingError": "naga._errors",
+    "clicfg": "naga.config",
     "load_lock": "naga.lock",
 }
 
@@ -32,6 +33,7 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from naga._errors import ConfigError, LockError, NagaError, TaskError, TrackingError
+    from naga.config import clicfg
     from naga.lock import load_lock
 
 

@@ -1,11 +1,14 @@
-"""The options of a task sweep, as parsed from the command line by ``@clicfg``."""
+"""The options of a task sweep, as parsed from the command line by ``@clicfg``.
+
+A plain class rather than a dataclass: this module is imported on every command line, and
+``dataclasses`` pulls in ``inspect`` (several milliseconds of start-up).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 
-@dataclass(frozen=True)
 class SweepOptions:
     """What ``--tasks``, ``--tasks_key``, ``--task_to``, ``--n_jobs``, ``--slurm_config`` and
     ``--dask`` asked for.
@@ -21,14 +24,38 @@ class SweepOptions:
             cluster; selects the Dask backend.
     """
 
-    tasks: str | None = None
-    tasks_key: str | None = None
-    task_to: str | None = None
-    n_jobs: int = 1
-    slurm_config: str | None = None
-    dask: str | None = None
+    __slots__ = ("dask", "n_jobs", "slurm_config", "task_to", "tasks", "tasks_key")
+
+    def __init__(
+        self,
+        tasks: str | None = None,
+        tasks_key: str | None = None,
+        task_to: str | None = None,
+        n_jobs: int = 1,
+        slurm_config: str | None = None,
+        dask: str | None = None,
+    ) -> None:
+        self.tasks = tasks
+        self.tasks_key = tasks_key
+        self.task_to = task_to
+        self.n_jobs = n_jobs
+        self.slurm_config = slurm_config
+        self.dask = dask
 
     @property
     def active(self) -> bool:
         """True when a sweep was asked for (a task source was given)."""
         return self.tasks is not None or self.tasks_key is not None
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SweepOptions) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"SweepOptions({args})"

@@ -1,0 +1,8 @@
+"""``clicfg``: a command line from a config class; config files, experiments, overrides."""
+
+from naga.config._decorator import ClicfgFunction, clicfg, provenance_of
+from naga.config._plain import to_plain
+from naga.config._schema import ConfigSpec
+from naga.config._values import parse_value
+
+__all__ = ["ClicfgFunction", "ConfigSpec", "clicfg", "parse_value", "provenance_of", "to_plain"]

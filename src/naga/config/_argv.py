@@ -1,0 +1,111 @@
+"""The command line of a ``@clicfg`` function, parsed with argparse."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, NoReturn
+
+from naga._errors import ConfigError
+from naga.launch._options import SweepOptions
+
+__all__ = ["ParsedArgs", "build_parser", "parse_argv"]
+
+
+class ParsedArgs:
+    """What the command line asked for, before any file is read."""
+
+    def __init__(
+        self,
+        configs: list[str] | None = None,
+        experiment: str | None = None,
+        overrides_file: str | None = None,
+        overrides: list[str] | None = None,
+        print_config: bool = False,
+        help: bool = False,
+        sweep: SweepOptions | None = None,
+    ) -> None:
+        self.configs = configs or []
+        self.experiment = experiment
+        self.overrides_file = overrides_file
+        self.overrides = overrides or []
+        self.print_config = print_config
+        self.help = help
+        self.sweep = sweep or SweepOptions()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        hint = ""
+        if "unrecognized arguments" in message:
+            extra = message.split(":", 1)[-1].strip().split()
+            if extra and "=" in extra[0] and not extra[0].startswith("-"):
+                hint = f" Overrides go after -o: -o {' '.join(extra)}"
+            else:
+                hint = " Run with --help to list the flags."
+        raise ConfigError(f"{message}.{hint}")
+
+
+def _both(name: str) -> list[str]:
+    """``--n_jobs`` and ``--n-jobs``: every flag answers to both spellings."""
+    spellings = [f"--{name}"]
+    if "_" in name:
+        spellings.append(f"--{name.replace('_', '-')}")
+    return spellings
+
+
+def build_parser(prog: str, description: str | None = None, epilog: str | None = None) -> _Parser:
+    """The argparse parser of a clicfg command line (flags only: fields are ``-o`` overrides)."""
+    parser = _Parser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        add_help=False,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("-h", "--help", action="store_true", help="show this help, with every config field")
+    add("-o", "--override", dest="overrides", action="extend", nargs="+", default=[],
+        metavar="KEY=VALUE", help="set config fields (dotted keys; +KEY=VALUE adds a new key)")
+    add("--config", dest="configs", action="append", default=[], metavar="FILE",
+        help="a YAML, TOML or JSON config file (or a run.lock to replay); repeatable")
+    add("--experiment", metavar="NAME", help="a named experiment of the --config file")
+    add(*_both("overrides"), dest="overrides_file", metavar="FILE",
+        help="a YAML file of KEY: VALUE overrides (dotted keys)")
+    add(*_both("print_config"), action="store_true",
+        help="print the resolved config as YAML and exit")
+    sweep = parser.add_argument_group("task sweeps")
+    sweep.add_argument("--tasks", metavar="FILE",
+                       help="run one task per line/row/item of FILE (txt, yaml, json, csv, tsv)")
+    sweep.add_argument(*_both("tasks_key"), metavar="KEY", help="use the list at config KEY as tasks")
+    sweep.add_argument(*_both("task_to"), metavar="KEY",
+                       help="config key each task value goes to (dict tasks merge at the root)")
+    sweep.add_argument(*_both("n_jobs"), type=int, default=1, metavar="N",
+                       help="tasks running at once (default 1)")
+    sweep.add_argument(*_both("slurm_config"), metavar="FILE",
+                       help="run the tasks on Slurm with the options of this YAML file")
+    sweep.add_argument("--dask", nargs="?", const="local", metavar="ADDRESS",
+                       help="run the tasks on a Dask cluster (tcp://host:port, or a local one)")
+    return parser
+
+
+def parse_argv(argv: list[str], prog: str) -> ParsedArgs:
+    """Parse ``argv`` (without the program name). Raises ``ConfigError`` on a usage mistake."""
+    ns: Any = build_parser(prog).parse_args(argv)
+    if ns.n_jobs < 1:
+        raise ConfigError(f"--n_jobs {ns.n_jobs}: give a number of parallel tasks of 1 or more.")
+    sweep = SweepOptions(
+        tasks=ns.tasks, tasks_key=ns.tasks_key, task_to=ns.task_to, n_jobs=ns.n_jobs,
+        slurm_config=ns.slurm_config, dask=ns.dask,
+    )
+    if not sweep.active and (ns.task_to or ns.slurm_config or ns.dask):
+        flag = "--task_to" if ns.task_to else "--slurm_config" if ns.slurm_config else "--dask"
+        raise ConfigError(f"{flag} needs a task source: add --tasks FILE or --tasks_key KEY.")
+    if ns.experiment and not ns.configs:
+        raise ConfigError(
+            f"--experiment {ns.experiment} needs the file that defines it: add --config FILE."
+        )
+    return ParsedArgs(
+        configs=ns.configs, experiment=ns.experiment, overrides_file=ns.overrides_file,
+        overrides=ns.overrides, print_config=ns.print_config, help=ns.help, sweep=sweep,
+    )

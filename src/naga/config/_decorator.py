@@ -1,0 +1,269 @@
+"""``@clicfg``: a function of a config object becomes a full command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from naga._errors import ConfigError, NagaError, exit_with_error
+from naga.config._schema import ConfigSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from naga.config._argv import ParsedArgs
+
+__all__ = ["ClicfgFunction", "clicfg", "provenance_of"]
+
+#: The sources of recently built config objects, for ``runlock``'s ``config_sources``. Keyed by
+#: ``id``; the object itself is kept with its entry so that an id is never reused while listed.
+_PROVENANCE: dict[int, tuple[Any, dict[str, Any]]] = {}
+_PROVENANCE_MAX = 256
+CONFIG_FILE_NAME = "config.json"
+
+
+def provenance_of(config: Any) -> dict[str, Any] | None:
+    """Where a config object made by ``@clicfg`` came from: ``{files, experiment, overrides}``.
+
+    Returns None for an object clicfg did not build.
+    """
+    entry = _PROVENANCE.get(id(config))
+    return entry[1] if entry is not None and entry[0] is config else None
+
+
+class ClicfgFunction:
+    """The object ``@clicfg`` returns: call it like the function, or run it as a script.
+
+    - ``main()`` in a script run as ``python process.py ...`` parses ``sys.argv``;
+    - ``main()`` anywhere else uses the defaults; ``main(cfg)`` uses ``cfg``;
+      ``main(param=3)`` overrides fields; ``main(argv=[...])`` parses an explicit command line.
+    """
+
+    def __init__(self, func: Callable[..., Any], config_class: Any, prog: str | None) -> None:
+        self.__wrapped__ = func
+        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(self, name, getattr(func, name, None))
+        self.__dict__.update(getattr(func, "__dict__", {}))
+        self._config_class = config_class
+        self._spec: ConfigSpec | None = None
+        self._prog = prog
+
+    @property
+    def spec(self) -> ConfigSpec:
+        """The :class:`ConfigSpec` of the config class (built on first use)."""
+        if self._spec is None:
+            config_class = self._config_class
+            if config_class is None:
+                config_class = _first_parameter_type(self.__wrapped__)
+            self._spec = ConfigSpec.from_class(config_class)
+        return self._spec
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        import functools
+
+        return functools.partial(self, instance)
+
+    def __repr__(self) -> str:
+        return f"<clicfg {self.__qualname__}>"
+
+    def __call__(self, *args: Any, argv: list[str] | None = None, **kwargs: Any) -> Any:
+        if args:
+            if len(args) != 1 or kwargs:
+                raise TypeError(
+                    f"{self.__name__}() takes one config object, or keyword overrides, not both."
+                )
+            return self._call_with_config(args[0])
+        if argv is not None:
+            return self._finish(self._run_command_line(list(argv)))
+        if kwargs:
+            data = self.spec.defaults()
+            for key, value in kwargs.items():
+                self.spec.apply(data, key, value, origin=f"{self.__name__}({key}=...)")
+            return self.run_resolved(data, {"files": [], "experiment": None, "overrides": []})
+        if self._is_script_call():
+            try:
+                outcome = self._run_command_line(sys.argv[1:], script=True)
+            except NagaError as error:
+                exit_with_error(error, prog=os.path.basename(sys.argv[0]))
+            # The user's function runs outside the handler: its exceptions are its own.
+            return self._finish(outcome)
+        return self.run_resolved(self.spec.defaults(), None)
+
+    def _is_script_call(self) -> bool:
+        if self.__module__ != "__main__" or not sys.argv or not sys.argv[0]:
+            return False
+        code = getattr(self.__wrapped__, "__code__", None)
+        if code is None:
+            return False
+        try:
+            return os.path.samefile(sys.argv[0], code.co_filename)
+        except OSError:
+            return False
+
+    def _call_with_config(self, config: Any) -> Any:
+        if isinstance(config, dict) and self.spec.kind != "dict":
+            data = self.spec.defaults()
+            self.spec.merge(data, config, origin=f"{self.__name__}(<dict>)")
+            return self.run_resolved(data, None)
+        _save_config(config)
+        return self.__wrapped__(config)
+
+    def _finish(self, outcome: tuple[Any, ...]) -> Any:
+        if outcome[0] == "run":
+            return self.run_resolved(outcome[1], outcome[2])
+        return outcome[1]
+
+    def _run_command_line(self, argv: list[str], *, script: bool = False) -> tuple[Any, ...]:
+        """Parse and resolve ``argv``; returns ``("run", data, provenance)`` or ``("done", value)``."""
+        from naga.config._argv import parse_argv
+
+        prog = self._prog or (os.path.basename(sys.argv[0]) if script else self.__name__)
+        parsed = parse_argv(argv, prog)
+        if parsed.help:
+            from naga.config._help import render_help
+
+            print(render_help(self, prog))
+            return ("done", _exit_or_return(script))
+        data, provenance = self.resolve(parsed)
+        if parsed.print_config:
+            from naga._yaml import dump_yaml
+            from naga.config._plain import to_plain
+
+            print(dump_yaml(to_plain(data)), end="")
+            return ("done", _exit_or_return(script))
+        if parsed.sweep.active:
+            from naga.launch import run_sweep
+
+            result = run_sweep(self, data, parsed.sweep)
+            if script and result.exit_code:
+                raise SystemExit(result.exit_code)
+            return ("done", result)
+        self.spec.instantiate(data)  # a missing required value is a config error, raised here
+        return ("run", data, provenance)
+
+    def resolve(self, parsed: ParsedArgs) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Merge every source of ``parsed`` over the defaults: files, experiment, overrides."""
+        from naga.config._files import interpolate, load_config_file, select_experiment
+
+        spec = self.spec
+        data = spec.defaults()
+        files = [os.path.abspath(p) for p in parsed.configs]
+        for index, path in enumerate(parsed.configs):
+            doc = load_config_file(path)
+            if parsed.experiment and index == len(parsed.configs) - 1:
+                doc = select_experiment(doc, parsed.experiment, path)
+                origin = f"experiment '{parsed.experiment}' of '{path}'"
+            else:
+                if "defaults" in doc and not spec.has("defaults"):
+                    names = [k for k, v in doc.items() if k != "defaults" and isinstance(v, dict)]
+                    raise ConfigError(
+                        f"config file '{path}' defines experiments (it has a top-level "
+                        f"defaults: list): choose one with --experiment NAME "
+                        f"(available: {', '.join(names)})."
+                    )
+                doc = interpolate(doc, root=doc, path=path)
+                origin = f"config file '{path}'"
+            spec.merge(data, doc, origin=origin)
+        if parsed.overrides_file:
+            path = parsed.overrides_file
+            files.append(os.path.abspath(path))
+            for key, value in load_config_file(path).items():
+                add = str(key).startswith("+")
+                spec.apply(data, str(key).lstrip("+"), value, origin=f"overrides file '{path}'", add=add)
+        for item in parsed.overrides:
+            key, sep, text = item.partition("=")
+            if not sep or not key.strip("+ "):
+                raise ConfigError(
+                    f"-o {item}: an override is KEY=VALUE (for example -o param=10); "
+                    f"write -o {item.strip('+') or 'key'}=<value>."
+                )
+            add = key.startswith("+")
+            spec.apply_text(data, key.lstrip("+").strip(), text, origin=f"-o {item}", add=add)
+        provenance = {
+            "files": files,
+            "experiment": parsed.experiment,
+            "overrides": list(parsed.overrides),
+        }
+        return data, provenance
+
+    def run_resolved(self, data: dict[str, Any], provenance: dict[str, Any] | None = None) -> Any:
+        """Instantiate the user's config from resolved ``data`` and call the function.
+
+        When the config has a ``save_dir``, the resolved config is first written atomically to
+        ``<save_dir>/config.json`` (JSON is valid YAML: ``--config`` reads it back).
+        """
+        config = self.spec.instantiate(data)
+        _remember(config, provenance)
+        _save_config(data)
+        return self.__wrapped__(config)
+
+
+def _exit_or_return(script: bool) -> None:
+    if script:
+        sys.stdout.flush()
+        raise SystemExit(0)
+
+
+def _remember(config: Any, provenance: dict[str, Any] | None) -> None:
+    if provenance is None:
+        return
+    if len(_PROVENANCE) >= _PROVENANCE_MAX:
+        _PROVENANCE.pop(next(iter(_PROVENANCE)))
+    _PROVENANCE[id(config)] = (config, provenance)
+
+
+def _save_config(config: Any) -> None:
+    save_dir = config.get("save_dir") if isinstance(config, dict) else getattr(config, "save_dir", None)
+    if not save_dir or not isinstance(save_dir, (str, os.PathLike)):
+        return
+    import json
+
+    from naga._atomic import atomic_write_text
+    from naga.config._plain import to_plain
+
+    text = json.dumps(to_plain(config), indent=2, ensure_ascii=False) + "\n"
+    atomic_write_text(os.path.join(os.fspath(save_dir), CONFIG_FILE_NAME), text)
+
+
+def _first_parameter_type(func: Callable[..., Any]) -> Any:
+    import inspect
+
+    params = list(inspect.signature(func, eval_str=True).parameters.values())
+    if not params or params[0].annotation is inspect.Parameter.empty:
+        raise TypeError(
+            f"@clicfg on {func.__qualname__}: pass config_class=..., or annotate the first "
+            f"parameter with the config class (def {func.__name__}(cfg: Config))."
+        )
+    return params[0].annotation
+
+
+def clicfg(
+    func: Callable[..., Any] | None = None, *, config_class: Any = None, prog: str | None = None
+) -> Any:
+    """Give a function of a config object a full command line.
+
+    Args:
+        func: The function (when used as ``@clicfg`` without arguments).
+        config_class: A plain class, dataclass, pydantic model, attrs class, or dict of
+            defaults. Defaults to the annotation of the function's first parameter.
+        prog: The program name shown in help and errors (default: the script's name).
+
+    Returns:
+        A :class:`ClicfgFunction` wrapping ``func``.
+
+    Example:
+        >>> class Config:
+        ...     param = 1
+        >>> @clicfg(config_class=Config)
+        ... def main(cfg: Config):
+        ...     return cfg.param
+        >>> main(argv=["-o", "param=10"])
+        10
+    """
+    if func is None:
+        return lambda f: ClicfgFunction(f, config_class, prog)
+    return ClicfgFunction(func, config_class, prog)

@@ -1,0 +1,198 @@
+"""Typing of override values and coercion of values to a field's type.
+
+Kept free of heavy imports: this runs on every command line, so ``typing``, ``yaml`` and
+``enum`` load only when a value needs them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import PurePath
+from typing import Any
+
+from naga._errors import ConfigError
+
+__all__ = ["coerce", "parse_value", "type_name"]
+
+_NULLS = {"null": None, "none": None, "~": None, "None": None}
+_BOOLS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
+
+
+def parse_value(text: str) -> Any:
+    """Type a value written on the command line, the way YAML would.
+
+    Example:
+        >>> [parse_value(v) for v in ["10", "1e-3", "true", "null", "[64,64]", "abc"]]
+        [10, 0.001, True, None, [64, 64], 'abc']
+    """
+    stripped = text.strip()
+    if not stripped:
+        return ""
+    lowered = stripped.lower()
+    if lowered in _NULLS or stripped == "~":
+        return None
+    if lowered in _BOOLS:
+        return _BOOLS[lowered]
+    first = stripped[0]
+    if first in "0123456789+-.":
+        number = _parse_number(stripped)
+        if number is not None:
+            return number
+    if first in "[{\"'":
+        from naga._yaml import YAMLError, load_yaml
+
+        try:
+            return load_yaml(stripped)
+        except YAMLError:
+            return text
+    return text
+
+
+def _parse_number(text: str) -> int | float | None:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return None
+
+
+def type_name(hint: Any) -> str:
+    """A short readable name of a type hint: ``int``, ``list[int]``, ``str | None``."""
+    if isinstance(hint, type) and not getattr(hint, "__args__", None):
+        return hint.__name__
+    text = repr(hint).replace("typing.", "").replace("pathlib.", "")
+    return text.replace("<class '", "").replace("'>", "")
+
+
+def _union_args(hint: Any) -> tuple[Any, ...] | None:
+    origin = getattr(hint, "__origin__", None)
+    if origin is not None and repr(origin) == "typing.Union":
+        return tuple(hint.__args__)
+    if type(hint).__name__ == "UnionType":
+        return tuple(hint.__args__)
+    return None
+
+
+def coerce(value: Any, hint: Any, *, key: str, origin: str) -> Any:
+    """Return ``value`` converted to ``hint``, or raise ``ConfigError`` naming key and origin.
+
+    Args:
+        value: A typed value (from ``parse_value``, a config file or a task source).
+        hint: The field's annotation, or the type of its default; ``None`` accepts anything.
+        key: The dotted key, for the message.
+        origin: Where the value came from (``-o param=abc``, ``tasks.txt line 3``).
+    """
+    try:
+        return _coerce(value, hint)
+    except (TypeError, ValueError, KeyError):
+        raise ConfigError(
+            f"{origin}: {key} expects {type_name(hint)}, got {value!r}: "
+            f"give a value of type {type_name(hint)}."
+        ) from None
+
+
+def _coerce(value: Any, hint: Any) -> Any:  # noqa: PLR0911, PLR0912 - a dispatch table
+    if hint is None or hint is Any or hint is object or isinstance(hint, str):
+        return value
+    union = _union_args(hint)
+    if union is not None:
+        if value is None and type(None) in union:
+            return None
+        for arm in union:
+            if arm is type(None):
+                continue
+            try:
+                return _coerce(value, arm)
+            except (TypeError, ValueError, KeyError):
+                continue
+        raise ValueError(value)
+    if hint is type(None):
+        if value is None:
+            return None
+        raise ValueError(value)
+    origin = getattr(hint, "__origin__", None)
+    if origin is not None:
+        return _coerce_generic(value, hint, origin)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ValueError(value)
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ValueError(value)
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ValueError(value)
+    if hint is str:
+        if isinstance(value, (dict, list)) or value is None:
+            raise ValueError(value)
+        return value if isinstance(value, str) else _scalar_text(value)
+    if isinstance(hint, type) and issubclass(hint, PurePath):
+        if isinstance(value, (str, PurePath)):
+            return hint(value)
+        raise ValueError(value)
+    if hint in (list, tuple, set, frozenset):
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return hint(value)
+        raise ValueError(value)
+    if hint is dict:
+        if isinstance(value, dict):
+            return value
+        raise ValueError(value)
+    enum_module = sys.modules.get("enum")
+    if enum_module is not None and isinstance(hint, type) and issubclass(hint, enum_module.Enum):
+        if isinstance(value, hint):
+            return value
+        if isinstance(value, str) and value in hint.__members__:
+            return hint[value]
+        return hint(value)
+    if isinstance(hint, type) and isinstance(value, hint):
+        return value
+    if isinstance(hint, type) and isinstance(value, dict):
+        return value  # a nested config given as a mapping: merged by the caller
+    raise TypeError(value)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _coerce_generic(value: Any, hint: Any, origin: Any) -> Any:
+    args = getattr(hint, "__args__", ())
+    if repr(origin) == "typing.Literal":
+        for choice in args:
+            if value == choice and type(value) is type(choice):
+                return choice
+            if isinstance(choice, str) and not isinstance(value, str) and _scalar_text(value) == choice:
+                return choice
+        raise ValueError(value)
+    if origin in (list, set, frozenset):
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            raise ValueError(value)
+        item = args[0] if args else None
+        return origin(_coerce(v, item) for v in value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0]) for v in value)
+        if args and len(args) != len(value):
+            raise ValueError(value)
+        return tuple(_coerce(v, a) for v, a in zip(value, args)) if args else tuple(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(value)
+        key_hint, value_hint = args if len(args) == 2 else (None, None)
+        return {_coerce(k, key_hint): _coerce(v, value_hint) for k, v in value.items()}
+    if isinstance(origin, type) and isinstance(value, origin):
+        return value
+    raise TypeError(value)
