@@ -13,8 +13,8 @@ Dask, submitit, IPython, rich) load only when the feature that needs them runs.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False
 
 __version__ = "0.1.0.dev0"
 
@@ -32,16 +32,25 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from naga._errors import ConfigError, LockError, NagaError, TaskError, TrackingError
-    from naga.config import clicfg
-    from naga.lock import load_lock
+    from typing import Any
+
+    from naga._errors import (  # noqa: F401
+        ConfigError,
+        LockError,
+        NagaError,
+        TaskError,
+        TrackingError,
+    )
+    from naga.config import clicfg  # noqa: F401
+    from naga.lock import load_lock  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'naga' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
+    # __import__ rather than importlib: importing importlib costs start-up time.
+    value = getattr(__import__(module_name, fromlist=[name]), name)
     globals()[name] = value
     return value
 

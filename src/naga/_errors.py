@@ -15,10 +15,13 @@ Only a command-line boundary (``@clicfg`` run as a script, the ``naga`` command)
 
 from __future__ import annotations
 
-import difflib
 import sys
-from collections.abc import Iterable
-from typing import NoReturn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import NoReturn
+
 
 __all__ = [
     "ConfigError",
@@ -64,6 +67,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
         >>> did_you_mean("parm", ["param", "save_dir"])
         " Did you mean 'param'?"
     """
+    import difflib
+
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" Did you mean '{matches[0]}'?" if matches else ""
 

@@ -22,5 +22,10 @@ def load_yaml(text: str) -> Any:
 def dump_yaml(data: Any) -> str:
     """Render plain data (dicts, lists, scalars) as block-style YAML, keys in insertion order."""
     return yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1000,
     )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, NoReturn
 
 from naga._errors import ConfigError
 from naga.launch._options import SweepOptions
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
 
 __all__ = ["ParsedArgs", "build_parser", "parse_argv"]
 
@@ -65,27 +69,65 @@ def build_parser(prog: str, description: str | None = None, epilog: str | None =
     )
     add = parser.add_argument
     add("-h", "--help", action="store_true", help="show this help, with every config field")
-    add("-o", "--override", dest="overrides", action="extend", nargs="+", default=[],
-        metavar="KEY=VALUE", help="set config fields (dotted keys; +KEY=VALUE adds a new key)")
-    add("--config", dest="configs", action="append", default=[], metavar="FILE",
-        help="a YAML, TOML or JSON config file (or a run.lock to replay); repeatable")
+    add(
+        "-o",
+        "--override",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set config fields (dotted keys; +KEY=VALUE adds a new key)",
+    )
+    add(
+        "--config",
+        dest="configs",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a YAML, TOML or JSON config file (or a run.lock to replay); repeatable",
+    )
     add("--experiment", metavar="NAME", help="a named experiment of the --config file")
-    add(*_both("overrides"), dest="overrides_file", metavar="FILE",
-        help="a YAML file of KEY: VALUE overrides (dotted keys)")
-    add(*_both("print_config"), action="store_true",
-        help="print the resolved config as YAML and exit")
+    add(
+        *_both("overrides"),
+        dest="overrides_file",
+        metavar="FILE",
+        help="a YAML file of KEY: VALUE overrides (dotted keys)",
+    )
+    add(
+        *_both("print_config"),
+        action="store_true",
+        help="print the resolved config as YAML and exit",
+    )
     sweep = parser.add_argument_group("task sweeps")
-    sweep.add_argument("--tasks", metavar="FILE",
-                       help="run one task per line/row/item of FILE (txt, yaml, json, csv, tsv)")
-    sweep.add_argument(*_both("tasks_key"), metavar="KEY", help="use the list at config KEY as tasks")
-    sweep.add_argument(*_both("task_to"), metavar="KEY",
-                       help="config key each task value goes to (dict tasks merge at the root)")
-    sweep.add_argument(*_both("n_jobs"), type=int, default=1, metavar="N",
-                       help="tasks running at once (default 1)")
-    sweep.add_argument(*_both("slurm_config"), metavar="FILE",
-                       help="run the tasks on Slurm with the options of this YAML file")
-    sweep.add_argument("--dask", nargs="?", const="local", metavar="ADDRESS",
-                       help="run the tasks on a Dask cluster (tcp://host:port, or a local one)")
+    sweep.add_argument(
+        "--tasks",
+        metavar="FILE",
+        help="run one task per line/row/item of FILE (txt, yaml, json, csv, tsv)",
+    )
+    sweep.add_argument(
+        *_both("tasks_key"), metavar="KEY", help="use the list at config KEY as tasks"
+    )
+    sweep.add_argument(
+        *_both("task_to"),
+        metavar="KEY",
+        help="config key each task value goes to (dict tasks merge at the root)",
+    )
+    sweep.add_argument(
+        *_both("n_jobs"), type=int, default=1, metavar="N", help="tasks running at once (default 1)"
+    )
+    sweep.add_argument(
+        *_both("slurm_config"),
+        metavar="FILE",
+        help="run the tasks on Slurm with the options of this YAML file",
+    )
+    sweep.add_argument(
+        "--dask",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run the tasks on a Dask cluster (tcp://host:port, or a local one)",
+    )
     return parser
 
 
@@ -95,8 +137,12 @@ def parse_argv(argv: list[str], prog: str) -> ParsedArgs:
     if ns.n_jobs < 1:
         raise ConfigError(f"--n_jobs {ns.n_jobs}: give a number of parallel tasks of 1 or more.")
     sweep = SweepOptions(
-        tasks=ns.tasks, tasks_key=ns.tasks_key, task_to=ns.task_to, n_jobs=ns.n_jobs,
-        slurm_config=ns.slurm_config, dask=ns.dask,
+        tasks=ns.tasks,
+        tasks_key=ns.tasks_key,
+        task_to=ns.task_to,
+        n_jobs=ns.n_jobs,
+        slurm_config=ns.slurm_config,
+        dask=ns.dask,
     )
     if not sweep.active and (ns.task_to or ns.slurm_config or ns.dask):
         flag = "--task_to" if ns.task_to else "--slurm_config" if ns.slurm_config else "--dask"
@@ -106,6 +152,11 @@ def parse_argv(argv: list[str], prog: str) -> ParsedArgs:
             f"--experiment {ns.experiment} needs the file that defines it: add --config FILE."
         )
     return ParsedArgs(
-        configs=ns.configs, experiment=ns.experiment, overrides_file=ns.overrides_file,
-        overrides=ns.overrides, print_config=ns.print_config, help=ns.help, sweep=sweep,
+        configs=ns.configs,
+        experiment=ns.experiment,
+        overrides_file=ns.overrides_file,
+        overrides=ns.overrides,
+        print_config=ns.print_config,
+        help=ns.help,
+        sweep=sweep,
     )

@@ -41,6 +41,9 @@ class ClicfgFunction:
       ``main(param=3)`` overrides fields; ``main(argv=[...])`` parses an explicit command line.
     """
 
+    __name__: str
+    __qualname__: str
+
     def __init__(self, func: Callable[..., Any], config_class: Any, prog: str | None) -> None:
         self.__wrapped__ = func
         for name in ("__module__", "__name__", "__qualname__", "__doc__"):
@@ -127,16 +130,18 @@ class ClicfgFunction:
             from naga.config._help import render_help
 
             print(render_help(self, prog))
-            return ("done", _exit_or_return(script))
+            _exit_or_return(script)
+            return ("done", None)
         data, provenance = self.resolve(parsed)
         if parsed.print_config:
             from naga._yaml import dump_yaml
             from naga.config._plain import to_plain
 
             print(dump_yaml(to_plain(data)), end="")
-            return ("done", _exit_or_return(script))
+            _exit_or_return(script)
+            return ("done", None)
         if parsed.sweep.active:
-            from naga.launch import run_sweep
+            from naga.launch import run_sweep  # type: ignore[attr-defined]
 
             result = run_sweep(self, data, parsed.sweep)
             if script and result.exit_code:
@@ -173,7 +178,9 @@ class ClicfgFunction:
             files.append(os.path.abspath(path))
             for key, value in load_config_file(path).items():
                 add = str(key).startswith("+")
-                spec.apply(data, str(key).lstrip("+"), value, origin=f"overrides file '{path}'", add=add)
+                spec.apply(
+                    data, str(key).lstrip("+"), value, origin=f"overrides file '{path}'", add=add
+                )
         for item in parsed.overrides:
             key, sep, text = item.partition("=")
             if not sep or not key.strip("+ "):
@@ -217,7 +224,9 @@ def _remember(config: Any, provenance: dict[str, Any] | None) -> None:
 
 
 def _save_config(config: Any) -> None:
-    save_dir = config.get("save_dir") if isinstance(config, dict) else getattr(config, "save_dir", None)
+    save_dir = (
+        config.get("save_dir") if isinstance(config, dict) else getattr(config, "save_dir", None)
+    )
     if not save_dir or not isinstance(save_dir, (str, os.PathLike)):
         return
     import json

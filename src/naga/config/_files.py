@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from naga._errors import ConfigError, did_you_mean
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["interpolate", "load_config_file", "select_experiment"]
 
@@ -91,7 +95,9 @@ def select_experiment(doc: dict[str, Any], name: str, path: str) -> dict[str, An
     def expand(entry: str, chain: tuple[str, ...]) -> dict[str, Any]:
         if entry in chain:
             cycle = " -> ".join((*chain[chain.index(entry) :], entry))
-            raise ConfigError(f"config file '{path}': defaults form a cycle ({cycle}): remove one link.")
+            raise ConfigError(
+                f"config file '{path}': defaults form a cycle ({cycle}): remove one link."
+            )
         if entry in cache:
             return cache[entry]
         node = _lookup(doc, entry)
@@ -165,13 +171,17 @@ def interpolate(
 
     def resolve(value: Any, where: str, depth: int) -> Any:
         if isinstance(value, dict):
-            return {k: resolve(v, f"{where}.{k}" if where else str(k), depth) for k, v in value.items()}
+            return {
+                k: resolve(v, f"{where}.{k}" if where else str(k), depth) for k, v in value.items()
+            }
         if isinstance(value, list):
             return [resolve(v, where, depth) for v in value]
         if not isinstance(value, str) or "${" not in value:
             return value
         if depth > 32:
-            raise ConfigError(f"config file '{path}': references at '{where}' form a cycle: break it.")
+            raise ConfigError(
+                f"config file '{path}': references at '{where}' form a cycle: break it."
+            )
         whole = _REF.fullmatch(value)
         if whole and not value.startswith("\\"):
             return resolve(_target(whole.group(1), where), where, depth + 1)

@@ -15,7 +15,11 @@ def render_help(command: Any, prog: str) -> str:
     from naga.config._argv import build_parser
 
     description = (command.__doc__ or "").strip() or None
-    lines = [build_parser(prog, description).format_help().rstrip(), "", "config fields (set with -o KEY=VALUE):"]
+    lines = [
+        build_parser(prog, description).format_help().rstrip(),
+        "",
+        "config fields (set with -o KEY=VALUE):",
+    ]
     lines += _field_lines(command.spec, "")
     lines += [
         "",
@@ -49,7 +53,7 @@ def _field_lines(spec: ConfigSpec, prefix: str) -> list[str]:
 
 def field_comments(spec: ConfigSpec) -> dict[str, str]:
     """Each field's ``# comment`` (same line) or attribute docstring, read from the source."""
-    klass = spec.target if isinstance(spec.target, type) else type(spec.target)
+    klass: Any = spec.target if isinstance(spec.target, type) else type(spec.target)
     found: dict[str, str] = {}
     if spec.kind == "pydantic":
         for name, info in klass.model_fields.items():

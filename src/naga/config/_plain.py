@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import PurePath
-from typing import Any
 
 from naga._errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["to_plain"]
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import PurePath
-from typing import Any
 
 from naga._errors import ConfigError, did_you_mean
 from naga.config._values import coerce, parse_value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["MISSING", "ConfigSpec", "Field"]
 
@@ -300,7 +304,7 @@ def _plain_fields(klass: type, proto: Any) -> dict[str, Field]:
     raw_hints: dict[str, Any] = {}
     defaults: dict[str, Any] = {}
     for base in reversed(klass.__mro__[:-1]):
-        raw_hints.update(base.__dict__.get("__annotations__", {}))
+        raw_hints.update(base.__dict__.get("__annotations__", {}))  # noqa: RUF063 - own, not inherited
         for name, value in base.__dict__.items():
             if name.startswith("_") or isinstance(value, (staticmethod, classmethod, property)):
                 continue
@@ -310,7 +314,9 @@ def _plain_fields(klass: type, proto: Any) -> dict[str, Field]:
     if proto is not None:
         defaults.update({k: v for k, v in vars(proto).items() if not k.startswith("_")})
     hints = _resolve_hints(klass, raw_hints)
-    names = [n for n in raw_hints if not n.startswith("_")] + [n for n in defaults if n not in raw_hints]
+    names = [n for n in raw_hints if not n.startswith("_")] + [
+        n for n in defaults if n not in raw_hints
+    ]
     return {n: _field(n, hints.get(n), defaults.get(n, MISSING)) for n in names}
 
 

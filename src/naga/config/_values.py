@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import PurePath
-from typing import Any
 
 from naga._errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["coerce", "parse_value", "type_name"]
 
@@ -92,8 +96,8 @@ def coerce(value: Any, hint: Any, *, key: str, origin: str) -> Any:
         ) from None
 
 
-def _coerce(value: Any, hint: Any) -> Any:  # noqa: PLR0911, PLR0912 - a dispatch table
-    if hint is None or hint is Any or hint is object or isinstance(hint, str):
+def _coerce(value: Any, hint: Any) -> Any:
+    if hint is None or hint is object or isinstance(hint, str) or _is_any(hint):
         return value
     union = _union_args(hint)
     if union is not None:
@@ -148,16 +152,22 @@ def _coerce(value: Any, hint: Any) -> Any:  # noqa: PLR0911, PLR0912 - a dispatc
         raise ValueError(value)
     enum_module = sys.modules.get("enum")
     if enum_module is not None and isinstance(hint, type) and issubclass(hint, enum_module.Enum):
-        if isinstance(value, hint):
+        enum_type: Any = hint
+        if isinstance(value, enum_type):
             return value
-        if isinstance(value, str) and value in hint.__members__:
-            return hint[value]
-        return hint(value)
+        if isinstance(value, str) and value in enum_type.__members__:
+            return enum_type[value]
+        return enum_type(value)
     if isinstance(hint, type) and isinstance(value, hint):
         return value
     if isinstance(hint, type) and isinstance(value, dict):
         return value  # a nested config given as a mapping: merged by the caller
     raise TypeError(value)
+
+
+def _is_any(hint: Any) -> bool:
+    typing_module = sys.modules.get("typing")  # no hint can be typing.Any unless it is loaded
+    return typing_module is not None and hint is typing_module.Any
 
 
 def _scalar_text(value: Any) -> str:
@@ -167,12 +177,16 @@ def _scalar_text(value: Any) -> str:
 
 
 def _coerce_generic(value: Any, hint: Any, origin: Any) -> Any:
-    args = getattr(hint, "__args__", ())
+    args: tuple[Any, ...] = getattr(hint, "__args__", ())
     if repr(origin) == "typing.Literal":
         for choice in args:
             if value == choice and type(value) is type(choice):
                 return choice
-            if isinstance(choice, str) and not isinstance(value, str) and _scalar_text(value) == choice:
+            if (
+                isinstance(choice, str)
+                and not isinstance(value, str)
+                and _scalar_text(value) == choice
+            ):
                 return choice
         raise ValueError(value)
     if origin in (list, set, frozenset):
@@ -187,7 +201,9 @@ def _coerce_generic(value: Any, hint: Any, origin: Any) -> Any:
             return tuple(_coerce(v, args[0]) for v in value)
         if args and len(args) != len(value):
             raise ValueError(value)
-        return tuple(_coerce(v, a) for v, a in zip(value, args)) if args else tuple(value)
+        return (
+            tuple(_coerce(v, a) for v, a in zip(value, args, strict=True)) if args else tuple(value)
+        )
     if origin is dict:
         if not isinstance(value, dict):
             raise ValueError(value)

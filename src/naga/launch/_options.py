@@ -6,7 +6,9 @@ A plain class rather than a dataclass: this module is imported on every command 
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class SweepOptions:

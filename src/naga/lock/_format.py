@@ -25,7 +25,9 @@ def find_lock(path: str | os.PathLike[str]) -> Path:
     """
     given = Path(path)
     if not given.exists():
-        raise LockError(f"{os.fspath(path)!r} does not exist: pass a run directory or its run.lock.")
+        raise LockError(
+            f"{os.fspath(path)!r} does not exist: pass a run directory or its run.lock."
+        )
     if given.is_dir():
         candidate = given / LOCK_NAME
     elif given.name == LOCK_NAME:
