@@ -13,7 +13,6 @@ Dask, submitit, IPython, rich) load only when the feature that needs them runs.
 
 from __future__ import annotations
 
-
 TYPE_CHECKING = False
 
 __version__ = "0.1.0.dev0"

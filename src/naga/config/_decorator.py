@@ -89,7 +89,7 @@ class ClicfgFunction:
             return self.run_resolved(data, {"files": [], "experiment": None, "overrides": []})
         if self._is_script_call():
             try:
-                outcome = self._run_command_line(sys.argv[1:], script=True)
+                outcome = self._run_command_line(_script_argv(), script=True)
             except NagaError as error:
                 exit_with_error(error, prog=os.path.basename(sys.argv[0]))
             # The user's function runs outside the handler: its exceptions are its own.
@@ -152,9 +152,9 @@ class ClicfgFunction:
 
     def resolve(self, parsed: ParsedArgs) -> tuple[dict[str, Any], dict[str, Any]]:
         """Merge every source of ``parsed`` over the defaults: files, experiment, overrides."""
-        from naga.config._files import interpolate, load_config_file, select_experiment
-
         spec = self.spec
+        if parsed.configs or parsed.overrides_file:
+            from naga.config._files import interpolate, load_config_file, select_experiment
         data = spec.defaults()
         files = [os.path.abspath(p) for p in parsed.configs]
         for index, path in enumerate(parsed.configs):
@@ -207,6 +207,25 @@ class ClicfgFunction:
         _remember(config, provenance)
         _save_config(data)
         return self.__wrapped__(config)
+
+
+def _script_argv() -> list[str]:
+    """The script's arguments. ``ipython -i process.py -o param=3`` hands ``-o`` to IPython's own
+    parser, which drops it from ``sys.argv``: recover them from the interpreter's ``orig_argv``."""
+    argv = sys.argv[1:]
+    if "IPython" not in sys.modules or not hasattr(sys, "orig_argv"):
+        return argv
+    original = sys.orig_argv
+    for index in range(2, len(original)):
+        try:
+            if os.path.samefile(original[index], sys.argv[0]):
+                rest = original[index + 1 :]
+                if rest[:1] == ["--"]:
+                    rest = rest[1:]
+                return rest if len(rest) > len(argv) else argv
+        except OSError:
+            continue
+    return argv
 
 
 def _exit_or_return(script: bool) -> None:

@@ -1,0 +1,348 @@
+"""clicfg: config classes, typed overrides, files, experiments, script vs function calls."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Literal, Optional
+
+import attrs
+import pydantic
+import pytest
+
+from naga import ConfigError, clicfg
+from naga.config import ConfigSpec, parse_value, provenance_of, to_plain
+from naga.config._files import select_experiment
+
+
+class Config:
+    param = 1  # how many copies
+    input_path = "data/preprocess/input.csv"
+    save_dir = None
+
+
+class Model:
+    lr = 0.1
+    layers = [64, 64]  # noqa: RUF012 - a class-attribute config on purpose
+
+
+class Nested:
+    model = Model
+    name: str = "run"
+    tags: dict[str, int] = {}  # noqa: RUF012
+
+
+@dataclasses.dataclass
+class Optim:
+    lr: float = 1e-3
+    kind: Literal["adam", "sgd"] = "adam"
+
+
+@dataclasses.dataclass
+class DataConfig:
+    optim: Optim = dataclasses.field(default_factory=Optim)
+    epochs: int = 3
+    out: Optional[Path] = None  # noqa: UP045 - the typing spelling is what users write
+
+
+class PydConfig(pydantic.BaseModel):
+    steps: int = 10
+    ratio: float = 0.5
+
+
+@attrs.define
+class AttrsConfig:
+    seed: int = 0
+    names: list[str] = attrs.field(factory=list)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10", 10),
+        ("-3", -3),
+        ("1e-3", 1e-3),
+        ("1.5", 1.5),
+        ("true", True),
+        ("False", False),
+        ("null", None),
+        ("None", None),
+        ("[64,64]", [64, 64]),
+        ("{a: 1}", {"a": 1}),
+        ("abc", "abc"),
+        ("", ""),
+        ("1.0.0", "1.0.0"),
+    ],
+)
+def test_parse_value(text: str, expected: object) -> None:
+    assert parse_value(text) == expected
+    assert type(parse_value(text)) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("argv", "key", "expected"),
+    [
+        (["-o", "param=10"], "param", 10),
+        (["-o", "param=10", "input_path=x.csv"], "input_path", "x.csv"),
+        (["-o", "param=10", "-o", "input_path=007"], "input_path", "007"),
+        (["-o", "save_dir=out"], "save_dir", "out"),
+        (["-o", "+extra=[1,2]"], "extra", [1, 2]),
+    ],
+)
+def test_overrides_are_typed(argv: list[str], key: str, expected: object, tmp_path: Path) -> None:
+    seen = {}
+
+    @clicfg(config_class=Config)
+    def main(cfg: Config) -> None:
+        seen["cfg"] = cfg
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        main(argv=argv)
+    assert getattr(seen["cfg"], key) == expected
+    assert isinstance(seen["cfg"], Config)
+
+
+def test_class_defaults_never_change() -> None:
+    @clicfg(config_class=Nested)
+    def main(cfg: Nested) -> Nested:
+        cfg.model.layers.append(1)
+        return cfg
+
+    cfg = main(argv=["-o", "model.lr=0.5", "tags={a: 1}"])
+    assert cfg.model.lr == 0.5 and cfg.tags == {"a": 1}
+    assert Model.lr == 0.1 and Model.layers == [64, 64] and Nested.tags == {}
+    assert isinstance(cfg, Nested) and isinstance(cfg.model, Model)
+
+
+@pytest.mark.parametrize(
+    ("config_class", "argv", "check"),
+    [
+        (
+            DataConfig,
+            ["-o", "optim.lr=0.1", "out=a/b"],
+            lambda c: c.optim.lr == 0.1 and c.out == Path("a/b"),
+        ),
+        (
+            DataConfig,
+            ["-o", "optim.kind=sgd", "epochs=4"],
+            lambda c: c.optim.kind == "sgd" and c.epochs == 4,
+        ),
+        (PydConfig, ["-o", "steps=3", "ratio=1"], lambda c: c.steps == 3 and c.ratio == 1.0),
+        (
+            AttrsConfig,
+            ["-o", "names=[a,b]", "seed=2"],
+            lambda c: c.names == ["a", "b"] and c.seed == 2,
+        ),
+        (
+            {"a": 1, "sub": {"b": "x"}},
+            ["-o", "sub.b=y"],
+            lambda c: c == {"a": 1, "sub": {"b": "y"}},
+        ),
+    ],
+)
+def test_config_kinds(config_class: object, argv: list[str], check: object) -> None:
+    main = clicfg(lambda cfg: cfg, config_class=config_class)
+    cfg = main(argv=argv)
+    assert check(cfg)  # type: ignore[operator]
+    if isinstance(config_class, type):
+        assert isinstance(cfg, config_class)
+
+
+@pytest.mark.parametrize(
+    ("config_class", "argv", "message"),
+    [
+        (Config, ["-o", "param=abc"], "param expects int, got 'abc'"),
+        (Config, ["-o", "parm=3"], "Did you mean 'param'?"),
+        (Config, ["-o", "param"], "an override is KEY=VALUE"),
+        (Config, ["param=3"], "Overrides go after -o"),
+        (Config, ["--n_jobs", "x"], "invalid int value"),
+        (DataConfig, ["-o", "optim.kind=rmsprop"], "optim.kind expects Literal"),
+        (DataConfig, ["-o", "epochs=1.5"], "epochs expects int"),
+        (Nested, ["-o", "model.layers=64"], "model.layers expects list"),
+        (Config, ["--experiment", "x"], "needs the file that defines it"),
+    ],
+)
+def test_bad_input_is_a_config_error(config_class: object, argv: list[str], message: str) -> None:
+    main = clicfg(lambda cfg: cfg, config_class=config_class)
+    with pytest.raises(ConfigError) as info:
+        main(argv=argv)
+    assert message in str(info.value)
+
+
+def test_function_calls_parse_nothing() -> None:
+    @clicfg(config_class=Config)
+    def main(cfg: Config) -> int:
+        return cfg.param
+
+    assert main() == 1  # pytest's own argv is never parsed
+    assert main(param=3) == 3
+    mine = Config()
+    mine.param = 7
+    assert main(mine) == 7
+    with pytest.raises(ConfigError, match="param expects int"):
+        main(param="x")
+
+
+def test_config_class_from_annotation() -> None:
+    @clicfg
+    def main(cfg: DataConfig) -> int:
+        return cfg.epochs
+
+    assert main(argv=["-o", "epochs=9"]) == 9
+
+
+def test_save_dir_gets_the_resolved_config(tmp_path: Path) -> None:
+    main = clicfg(lambda cfg: cfg, config_class=Config)
+    cfg = main(argv=["-o", f"save_dir={tmp_path / 'run'}", "param=4"])
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved == {
+        "param": 4,
+        "input_path": "data/preprocess/input.csv",
+        "save_dir": str(tmp_path / "run"),
+    }
+    assert provenance_of(cfg) == {
+        "files": [],
+        "experiment": None,
+        "overrides": [f"save_dir={tmp_path / 'run'}", "param=4"],
+    }
+    # The saved file replays the run.
+    again = main(argv=["--config", str(tmp_path / "run" / "config.json")])
+    assert again.param == 4
+
+
+def test_to_plain_of_every_kind() -> None:
+    assert to_plain(Nested) == {"model": {"lr": 0.1, "layers": [64, 64]}, "name": "run", "tags": {}}
+    assert to_plain(DataConfig(out=Path("x"))) == {
+        "optim": {"lr": 1e-3, "kind": "adam"},
+        "epochs": 3,
+        "out": "x",
+    }
+    assert to_plain(PydConfig()) == {"steps": 10, "ratio": 0.5}
+    assert to_plain(AttrsConfig(names=["a"])) == {"seed": 0, "names": ["a"]}
+    with pytest.raises(ConfigError, match="config key 'bad'"):
+        to_plain({"bad": object()})
+
+
+MULTI = """
+defaults:
+  - base
+base:
+  input_path: data/in.csv
+  root: /data
+preprocess:
+  save_dir: results/pre
+process_v1:
+  defaults: [preprocess]
+  param: 1
+  save_dir: results/v1
+  input_path: ${preprocess.save_dir}/out.csv
+process_v2:
+  defaults: [process_v1]
+  param: 2
+  save_dir: ${base.root}/v2-${oc.env:NAGA_TEST_SUFFIX,none}
+group:
+  inner:
+    param: 5
+"""
+
+
+def test_experiments_defaults_and_interpolation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from naga._yaml import load_yaml
+
+    doc = load_yaml(MULTI)
+    v1 = select_experiment(doc, "process_v1", "multi.yml")
+    assert v1 == {
+        "input_path": "results/pre/out.csv",
+        "root": "/data",
+        "save_dir": "results/v1",
+        "param": 1,
+    }
+    assert select_experiment(doc, "process_v2", "m")["save_dir"] == "/data/v2-none"
+    monkeypatch.setenv("NAGA_TEST_SUFFIX", "x")
+    assert select_experiment(doc, "process_v2", "m")["save_dir"] == "/data/v2-x"
+    assert select_experiment(doc, "group.inner", "m")["param"] == 5
+    with pytest.raises(
+        ConfigError, match=r"no experiment 'process_v3'.*Available: base, preprocess"
+    ):
+        select_experiment(doc, "process_v3", "m")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a:\n  defaults: [b]\nb:\n  defaults: [a]\n", "cycle (a -> b -> a)"),
+        ("a:\n  x: ${nowhere.y}\n", "points nowhere"),
+        ("a:\n  x: ${env:NAGA_SURELY_UNSET}\n", "NAGA_SURELY_UNSET, which is not set"),
+    ],
+)
+def test_experiment_errors(text: str, message: str) -> None:
+    from naga._yaml import load_yaml
+
+    with pytest.raises(ConfigError) as info:
+        select_experiment(load_yaml(text), "a", "f.yml")
+    assert message in str(info.value)
+
+
+def test_config_file_kinds(tmp_path: Path) -> None:
+    main = clicfg(lambda cfg: cfg, config_class=Config)
+    (tmp_path / "c.toml").write_text("param = 3\n")
+    (tmp_path / "c.json").write_text('{"param": 4}')
+    (tmp_path / "c.yml").write_text("param: 5\n")
+    (tmp_path / "o.yml").write_text("param: 6\n+new.key: 1\n")
+    assert main(argv=["--config", str(tmp_path / "c.toml")]).param == 3
+    assert main(argv=["--config", str(tmp_path / "c.json")]).param == 4
+    both = main(argv=["--config", str(tmp_path / "c.toml"), "--config", str(tmp_path / "c.yml")])
+    assert both.param == 5
+    cfg = main(
+        argv=[
+            "--config",
+            str(tmp_path / "c.yml"),
+            "--overrides",
+            str(tmp_path / "o.yml"),
+            "-o",
+            "param=7",
+        ]
+    )
+    assert cfg.param == 7 and cfg.new == {"key": 1}
+    (tmp_path / "bad.yml").write_text("param: 1\n  x: [\n")
+    with pytest.raises(ConfigError, match=r"bad.yml' line 2 is not valid YAML"):
+        main(argv=["--config", str(tmp_path / "bad.yml")])
+    with pytest.raises(ConfigError, match="does not exist"):
+        main(argv=["--config", str(tmp_path / "missing.yml")])
+    lock = tmp_path / "run.lock"
+    lock.write_text("lock_version: 1\nconfig:\n  param: 8\n")
+    assert main(argv=["--config", str(lock)]).param == 8
+
+
+def test_help_lists_fields_with_type_default_and_comment(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main = clicfg(lambda cfg: cfg, config_class=Nested)
+    main(argv=["--help"])
+    out = capsys.readouterr().out
+    assert "model.lr (float, default 0.1)" in out
+    assert "--n_jobs N, --n-jobs N" in out
+    main2 = clicfg(lambda cfg: cfg, config_class=Config)
+    main2(argv=["-h"])
+    assert "how many copies" in capsys.readouterr().out
+
+
+def test_print_config(capsys: pytest.CaptureFixture[str]) -> None:
+    main = clicfg(lambda cfg: pytest.fail("must not run"), config_class=Config)
+    main(argv=["--print-config", "-o", "param=2"])
+    assert "param: 2" in capsys.readouterr().out
+
+
+def test_spec_apply_contract() -> None:
+    spec = ConfigSpec.from_class(Config)
+    data = spec.defaults()
+    spec.apply(data, "param", 3, origin="tasks.txt line 3")
+    assert data["param"] == 3
+    with pytest.raises(ConfigError, match=r"tasks.txt line 4: param expects int, got 'x'"):
+        spec.apply(data, "param", "x", origin="tasks.txt line 4")
+    spec.apply(data, "new.deep", 1, origin="t", add=True)
+    assert spec.instantiate(data).new == {"deep": 1}
