@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "TrackingError": "naga._errors",
     "clicfg": "naga.config",
     "load_lock": "naga.lock",
+    "runlock": "naga.lock",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
         TrackingError,
     )
     from naga.config import clicfg  # noqa: F401
-    from naga.lock import load_lock  # noqa: F401
+    from naga.lock import load_lock, runlock  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

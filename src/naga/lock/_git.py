@@ -1,0 +1,164 @@
+"""Git state through the git CLI: HEAD, branch, dirty flag, remote, and snapshot commits.
+
+A snapshot is a commit of the working tree (tracked changes and untracked, not-ignored files)
+built on a temporary copy of the index, so HEAD, the real index, every branch and the working
+tree stay exactly as they were. It is kept reachable under ``refs/naga/snapshots/<sha>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from naga._errors import LockError
+
+__all__ = [
+    "SNAPSHOT_REF_PREFIX",
+    "changed_paths",
+    "git",
+    "git_state",
+    "repo_root",
+    "strip_credentials",
+]
+
+SNAPSHOT_REF_PREFIX = "refs/naga/snapshots/"
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "naga",
+    "GIT_AUTHOR_EMAIL": "naga@localhost",
+    "GIT_COMMITTER_NAME": "naga",
+    "GIT_COMMITTER_EMAIL": "naga@localhost",
+}
+_CREDENTIALS = re.compile(r"(?<=://)[^/@]+@")
+
+
+def git(args: list[str], cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> str:
+    """Run ``git args`` in ``cwd`` and return its stdout; ``CalledProcessError`` on failure."""
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except FileNotFoundError:
+        raise LockError("git is not installed: install git (apt-get install git).") from None
+    return done.stdout
+
+
+def repo_root(path: str | os.PathLike[str]) -> Path:
+    """The root of the git repository holding ``path``.
+
+    Raises:
+        LockError: ``path`` does not exist or is not inside a git repository.
+    """
+    folder = Path(path)
+    if not folder.exists():
+        raise LockError(f"repo path '{os.fspath(path)}' does not exist: pass an existing folder.")
+    if not folder.is_dir():
+        folder = folder.parent
+    try:
+        return Path(git(["rev-parse", "--show-toplevel"], folder).strip())
+    except subprocess.CalledProcessError:
+        raise LockError(
+            f"repo path '{os.fspath(path)}' is not inside a git repository: run `git init` "
+            f"there and commit, or remove it from repos=."
+        ) from None
+
+
+def strip_credentials(url: str | None) -> str | None:
+    """``https://user:token@host/x`` -> ``https://host/x``; other URLs unchanged."""
+    return _CREDENTIALS.sub("", url) if url else url
+
+
+def git_state(path: str | os.PathLike[str], *, snapshot: bool = True) -> dict[str, Any]:
+    """The ``repos`` entry of a run.lock for the repository holding ``path``.
+
+    Args:
+        path: Any path inside the repository.
+        snapshot: When the tree is dirty, commit a snapshot of it under ``refs/naga/``.
+
+    Returns:
+        ``{path, root, commit, branch, dirty, remote}`` plus ``snapshot`` and ``snapshot_ref``
+        when dirty and ``snapshot`` is true. ``commit`` is None in a repository with no commit.
+    """
+    root = repo_root(path)
+    status = git(["status", "--porcelain=v2", "--branch", "--untracked-files=normal"], root)
+    commit: str | None = None
+    branch: str | None = None
+    dirty = False
+    for line in status.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split(" ", 2)[2]
+            commit = None if oid == "(initial)" else oid
+        elif line.startswith("# branch.head "):
+            head = line.split(" ", 2)[2]
+            branch = None if head == "(detached)" else head
+        elif line and not line.startswith("#"):
+            dirty = True
+    state: dict[str, Any] = {
+        "path": os.fspath(path),
+        "root": str(root),
+        "commit": commit,
+        "branch": branch,
+        "dirty": dirty,
+        "remote": strip_credentials(_remote(root)),
+    }
+    if dirty and snapshot:
+        sha = make_snapshot(root, commit)
+        state["snapshot"] = sha
+        state["snapshot_ref"] = SNAPSHOT_REF_PREFIX + sha
+    return state
+
+
+def _remote(root: Path) -> str | None:
+    try:
+        out = git(["config", "--get-regexp", r"^remote\..*\.url$"], root)
+    except subprocess.CalledProcessError:
+        return None
+    urls = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    return urls.get("remote.origin.url") or next(iter(urls.values()), None)
+
+
+def make_snapshot(root: Path, parent: str | None) -> str:
+    """Commit the working tree of ``root`` without touching HEAD, the index or any branch."""
+    index = Path(root, git(["rev-parse", "--git-path", "index"], root).strip())
+    with tempfile.TemporaryDirectory(prefix="naga-index-") as tmp:
+        temp_index = os.path.join(tmp, "index")
+        if index.exists():
+            shutil.copy2(index, temp_index)  # git reuses the copied stat cache
+        env = {**os.environ, **_IDENTITY, "GIT_INDEX_FILE": temp_index}
+        git(["add", "-A"], root, env)
+        tree = git(["write-tree"], root, env).strip()
+    args = ["commit-tree", tree, "-m", "naga snapshot of the working tree"]
+    if parent:
+        args[2:2] = ["-p", parent]
+    sha = git(args, root, {**os.environ, **_IDENTITY}).strip()
+    git(["update-ref", SNAPSHOT_REF_PREFIX + sha, sha], root)
+    return sha
+
+
+def changed_paths(root: str | os.PathLike[str], rev: str) -> list[str]:
+    """Paths of the working tree that differ from ``rev`` (edited, added, deleted, untracked)."""
+    changed = set(git(["diff", "--name-only", rev, "--"], root).splitlines())
+    untracked = git(["ls-files", "--others", "--exclude-standard"], root).splitlines()
+    tracked_in_rev = set(git(["ls-tree", "-r", "--name-only", rev], root).splitlines())
+    changed.update(p for p in untracked if p not in tracked_in_rev)
+    # Untracked files that the snapshot holds with the same content are not changes.
+    for path in [p for p in untracked if p in tracked_in_rev]:
+        if _blob(root, rev, path) != git(["hash-object", "--", path], root).strip():
+            changed.add(path)
+    return sorted(changed)
+
+
+def _blob(root: str | os.PathLike[str], rev: str, path: str) -> str:
+    try:
+        return git(["rev-parse", f"{rev}:{path}"], root).strip()
+    except subprocess.CalledProcessError:
+        return ""

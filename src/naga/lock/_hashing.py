@@ -1,0 +1,238 @@
+"""Content hashes of data files and directories (xxh3-128), with a stat cache.
+
+A file's hash is ``xxh3-128`` of its bytes. A directory's hash is ``xxh3-128`` of the lines
+``<relative posix path>\\0<file hex digest>\\n`` of every file below it, sorted by path: it depends
+on relative paths and contents only, never on mtimes, permissions or the folder's location.
+
+Unchanged data is not re-read: the hash of every file is cached against its
+``(device, inode, size, mtime_ns)`` in an SQLite database (WAL mode, safe for concurrent
+processes) under the cache folder; a directory's whole manifest is cached as one row, so a
+re-check of an unchanged tree costs one ``stat`` per file and one query.
+"""
+
+from __future__ import annotations
+
+import marshal
+import mmap
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from naga._errors import LockError
+
+__all__ = ["ALGORITHM", "cache_dir", "changed_files", "dir_manifest", "hash_file", "hash_path"]
+
+ALGORITHM = "xxh3-128"
+_CHUNK = 1 << 20
+_MMAP_FROM = 1 << 20
+#: Files modified this recently are hashed but not cached: a write within the same mtime tick
+#: after hashing would otherwise go unseen (git's "racy clean" problem).
+_RACY_SECONDS = 2.0
+
+Stat = tuple[int, int, int, int]
+
+
+def cache_dir() -> Path:
+    """naga's cache folder: ``$NAGA_CACHE_DIR``, else ``$XDG_CACHE_HOME/naga``, else ~/.cache/naga."""
+    explicit = os.environ.get("NAGA_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "naga")
+
+
+def hash_file(path: str | os.PathLike[str], size: int | None = None) -> str:
+    """The xxh3-128 hex digest of one file (mmap for large files, plain reads for small)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if size is None:
+            size = os.fstat(fd).st_size
+        if size >= _MMAP_FROM:
+            with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view:
+                return xxhash.xxh3_128_hexdigest(view)
+        if size <= _CHUNK:
+            return xxhash.xxh3_128_hexdigest(os.read(fd, size + 1))
+        hasher = xxhash.xxh3_128()
+        while chunk := os.read(fd, _CHUNK):
+            hasher.update(chunk)
+        return hasher.hexdigest()
+    finally:
+        os.close(fd)
+
+
+class _Cache:
+    """The stat cache: file hashes by stat key, and directory manifests."""
+
+    def __init__(self) -> None:
+        self.db: sqlite3.Connection | None = None
+        try:
+            folder = cache_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(folder / "hashes.sqlite", timeout=60, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, hash TEXT)")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY, manifest BLOB)"
+            )
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS manifests (hash TEXT PRIMARY KEY, files BLOB)"
+            )
+        except (OSError, sqlite3.Error):
+            self.db = None  # no usable cache: hash everything, still correct
+
+    def get(self, table: str, key: str) -> Any:
+        if self.db is None:
+            return None
+        try:
+            key_column, value_column = _COLUMNS[table]
+            row = self.db.execute(
+                f"SELECT {value_column} FROM {table} WHERE {key_column} = ?", (key,)
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        return row[0] if row else None
+
+    def put(self, table: str, key: str, value: Any) -> None:
+        if self.db is None:
+            return
+        try:
+            self.db.execute(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", (key, value))
+        except sqlite3.Error:
+            pass
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+
+_COLUMNS = {"files": ("key", "hash"), "dirs": ("path", "manifest"), "manifests": ("hash", "files")}
+
+
+def _stat_key(st: os.stat_result) -> Stat:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _cacheable(st: os.stat_result, now: float) -> bool:
+    return now - st.st_mtime > _RACY_SECONDS
+
+
+def _walk(root: str, prefix: str = "") -> list[tuple[str, str, os.stat_result]]:
+    """Every file below ``root``: (relative posix path, absolute path, stat). Symlinks followed."""
+    out: list[tuple[str, str, os.stat_result]] = []
+    with os.scandir(root) as entries:
+        for entry in entries:
+            rel = prefix + entry.name
+            if entry.is_dir():
+                out.extend(_walk(entry.path, rel + "/"))
+            elif entry.is_file():
+                out.append((rel, entry.path, entry.stat()))
+    return out
+
+
+def hash_path(path: str | os.PathLike[str], *, name: str | None = None) -> dict[str, Any]:
+    """The ``data`` entry of a run.lock for a file or a directory.
+
+    Returns:
+        ``{path, hash: "xxh3-128:<hex>", size, files}``.
+
+    Raises:
+        LockError: The path does not exist.
+
+    Example:
+        >>> hash_path("data/input.csv")  # doctest: +SKIP
+        {'path': 'data/input.csv', 'hash': 'xxh3-128:…', 'size': 9, 'files': 1}
+    """
+    target = os.fspath(path)
+    if not os.path.exists(target):
+        raise LockError(f"data path '{target}' does not exist: create it first, or fix the path.")
+    cache = _Cache()
+    try:
+        if os.path.isdir(target):
+            digest, size, count = _hash_dir(os.path.abspath(target), cache)
+        else:
+            st = os.stat(target)
+            digest, size, count = _hash_one(target, st, cache, time.time()), st.st_size, 1
+    finally:
+        cache.close()
+    return {"path": target, "hash": f"{ALGORITHM}:{digest}", "size": size, "files": count}
+
+
+def _hash_one(path: str, st: os.stat_result, cache: _Cache, now: float) -> str:
+    key = ":".join(map(str, _stat_key(st)))
+    cached = cache.get("files", key)
+    if cached:
+        return str(cached)
+    digest = hash_file(path, st.st_size)
+    if _cacheable(st, now):
+        cache.put("files", key, digest)
+    return digest
+
+
+def _hash_dir(root: str, cache: _Cache) -> tuple[str, int, int]:
+    now = time.time()
+    entries = sorted(_walk(root))
+    previous: dict[str, tuple[Stat, str]] = {}
+    blob = cache.get("dirs", root)
+    if blob:
+        try:
+            previous = marshal.loads(blob)
+        except (ValueError, EOFError, TypeError):
+            previous = {}
+    current: dict[str, tuple[Stat, str]] = {}
+    digests: dict[str, str] = {}
+    hasher = xxhash.xxh3_128()
+    size = 0
+    changed = False
+    for rel, full, st in entries:
+        key = _stat_key(st)
+        known = previous.get(rel)
+        if known is not None and known[0] == key:
+            digest = known[1]
+        else:
+            digest = hash_file(full, st.st_size)
+            changed = True
+        if _cacheable(st, now):
+            current[rel] = (key, digest)
+        else:
+            changed = True
+        digests[rel] = digest
+        hasher.update(f"{rel}\0{digest}\n".encode())
+        size += st.st_size
+    dir_digest = hasher.hexdigest()
+    if changed or len(current) != len(previous):
+        cache.put("dirs", root, marshal.dumps(current))
+        cache.put("manifests", dir_digest, marshal.dumps(digests))
+    return dir_digest, size, len(entries)
+
+
+def dir_manifest(digest: str) -> dict[str, str] | None:
+    """The files of a hashed directory, ``{relative path: hex digest}``, by its hash.
+
+    Available while the cache holds it (on the machine that hashed the directory); None
+    otherwise. ``digest`` may carry the ``xxh3-128:`` prefix.
+    """
+    cache = _Cache()
+    try:
+        blob = cache.get("manifests", digest.split(":", 1)[-1])
+    finally:
+        cache.close()
+    if not blob:
+        return None
+    try:
+        return dict(marshal.loads(blob))
+    except (ValueError, EOFError, TypeError):
+        return None
+
+
+def changed_files(old: dict[str, str], new: dict[str, str]) -> dict[str, list[str]]:
+    """Compare two manifests: ``{added, removed, modified}``, each a sorted list of paths."""
+    return {
+        "added": sorted(set(new) - set(old)),
+        "removed": sorted(set(old) - set(new)),
+        "modified": sorted(p for p in set(old) & set(new) if old[p] != new[p]),
+    }
