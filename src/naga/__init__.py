@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "TrackingError": "naga._errors",
     "clicfg": "naga.config",
     "load_lock": "naga.lock",
+    "mlflow_lock": "naga.tracking",
     "runlock": "naga.lock",
 }
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     )
     from naga.config import clicfg  # noqa: F401
     from naga.lock import load_lock, runlock  # noqa: F401
+    from naga.tracking import mlflow_lock  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
