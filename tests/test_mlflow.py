@@ -1,0 +1,244 @@
+"""mlflow_lock against a real MLflow: a sqlite store in a temp dir and a real `mlflow server`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from naga import TrackingError, mlflow_lock, runlock
+from naga.tracking import TAG_STATUS, remembered_run
+
+mlflow = pytest.importorskip("mlflow")
+QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    return uri
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    mlflow_bin = shutil.which("mlflow", path=os.path.dirname(sys.executable))
+    assert mlflow_bin, "the mlflow command (full mlflow) is needed for the server tests"
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    proc = subprocess.Popen(
+        [
+            mlflow_bin,
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "server.log", "w"),  # noqa: SIM115
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            urllib.request.urlopen(uri + "/health", timeout=2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(
+                    "mlflow server did not start: " + (folder / "server.log").read_text()[-2000:]
+                )
+            time.sleep(0.5)
+    yield uri
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def make_run(
+    root: Path, name: str, git_repo: Path | None = None, prevs: list[str] | None = None
+) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "out.txt").write_text(name)
+    runlock(
+        config={"param": 1, "save_dir": str(folder), "nested": {"lr": 0.1}, "long": "x" * 7000},
+        repos=[str(git_repo)] if git_repo else None,
+        data=[str(folder / "out.txt")],
+        prevs=prevs,
+    )
+    return folder
+
+
+def runs_of(uri: str, folder: Path) -> list:
+    client = mlflow.tracking.MlflowClient(uri)
+    return client.search_runs(
+        ["0"], filter_string=f"tags.`naga.logical_run_id` = '{folder.resolve()}'"
+    )
+
+
+def test_logical_runs_in_a_sqlite_store(store: str, tmp_path: Path, git_repo: Path) -> None:
+    folder = make_run(tmp_path, "results/a", git_repo)
+    with mlflow_lock(folder) as first:
+        mlflow.log_metric("score", 1.0)
+    with mlflow_lock(folder) as second:
+        pass
+    client = mlflow.tracking.MlflowClient(store)
+    old, new = client.get_run(first.info.run_id), client.get_run(second.info.run_id)
+    assert old.data.tags[TAG_STATUS] == "deprecated" and new.data.tags[TAG_STATUS] == "active"
+    assert old.data.tags["naga.superseded_by_run_id"] == new.info.run_id
+    assert new.data.tags["naga.supersedes_run_id"] == old.info.run_id
+    assert old.data.metrics["score"] == 1.0
+    assert new.data.params["nested.lr"] == "0.1" and new.data.params["param"] == "1"
+    assert (
+        new.data.params["long"].endswith("...[truncated]") and len(new.data.params["long"]) == 6000
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=git_repo, capture_output=True, text=True
+    ).stdout.strip()
+    assert new.data.tags["mlflow.source.git.commit"] == commit
+    assert new.data.tags["mlflow.runName"] == "results/a"
+    artifacts = [a.path for a in client.list_artifacts(new.info.run_id)]
+    assert "run.lock" in artifacts
+    assert remembered_run(folder)["run_id"] == new.info.run_id
+
+
+def test_exception_fails_the_run_and_keeps_the_previous_active(store: str, tmp_path: Path) -> None:
+    folder = make_run(tmp_path, "b")
+    with mlflow_lock(folder) as good:
+        pass
+    with pytest.raises(ZeroDivisionError), mlflow_lock(folder) as bad:
+        1 / 0  # noqa: B018
+    client = mlflow.tracking.MlflowClient(store)
+    assert client.get_run(bad.info.run_id).info.status == "FAILED"
+    assert client.get_run(good.info.run_id).data.tags[TAG_STATUS] == "active"
+
+
+def test_lineage_and_missing_lock(store: str, tmp_path: Path) -> None:
+    upstream = make_run(tmp_path, "up")
+    with mlflow_lock(upstream) as up:
+        pass
+    downstream = make_run(tmp_path, "down", prevs=[str(upstream)])
+    with mlflow_lock(downstream) as down:
+        pass
+    tags = mlflow.tracking.MlflowClient(store).get_run(down.info.run_id).data.tags
+    assert tags["naga.prev.0.run_id"] == up.info.run_id
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    with pytest.warns(UserWarning, match="has no run.lock"), mlflow_lock(bare) as run:
+        assert run.info.run_id
+
+
+CONCURRENT = """
+import sys
+from naga import mlflow_lock
+with mlflow_lock(sys.argv[1]):
+    pass
+"""
+
+
+def _concurrent(uri: str, folder: Path, n: int = 4) -> None:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT, str(folder)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    statuses = sorted(r.data.tags[TAG_STATUS] for r in runs_of(uri, folder))
+    assert statuses == ["active"] + ["deprecated"] * (n - 1)
+
+
+def test_concurrent_writers_on_a_new_sqlite_store(tmp_path: Path) -> None:
+    folder = make_run(tmp_path, "c")
+    _concurrent(f"sqlite:///{tmp_path / 'fresh.db'}", folder)
+
+
+def test_server_store_and_concurrency(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    folder = make_run(tmp_path, "s")
+    with mlflow_lock(folder, experiment="naga-test") as run:
+        mlflow.log_metric("m", 2.0)
+    client = mlflow.tracking.MlflowClient(server)
+    assert client.get_run(run.info.run_id).data.tags[TAG_STATUS] == "active"
+    assert "run.lock" in [a.path for a in client.list_artifacts(run.info.run_id)]
+    _concurrent(server, make_run(tmp_path, "s2"))
+
+
+def test_unreachable_server_fails_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    folder = make_run(tmp_path, "u")
+    start = time.monotonic()
+    with pytest.raises(TrackingError, match=f"MLflow tracking server {uri} is unreachable"):
+        with mlflow_lock(folder):
+            pytest.fail("must not run")
+    assert (
+        time.monotonic() - start < 30
+    )  # a bound against MLflow's minutes of retries, not a timing
+    assert remembered_run(folder) is None
+
+
+def test_seed_log_py_runs_as_written(tmp_path: Path) -> None:
+    for name in ("process.py", "log.py", ".gitignore"):
+        shutil.copy(QUICKSTART / name, tmp_path / name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    env["GIT_CONFIG_GLOBAL"] = os.devnull
+    for args in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "i"],
+    ):
+        subprocess.run(args, cwd=tmp_path, check=True, env=env)
+    subprocess.run([sys.executable, "process.py"], cwd=tmp_path, check=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "log.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Logged artifacts for run: " in done.stdout
+    assert (tmp_path / "mlflow.db").is_file()
