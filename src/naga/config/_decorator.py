@@ -141,7 +141,7 @@ class ClicfgFunction:
             _exit_or_return(script)
             return ("done", None)
         if parsed.sweep.active:
-            from naga.launch import run_sweep  # type: ignore[attr-defined]
+            from naga.launch import run_sweep
 
             result = run_sweep(self, data, parsed.sweep)
             if script and result.exit_code:

@@ -1,0 +1,141 @@
+"""Task sources: text, YAML/JSON, CSV/TSV files, or a list inside the config."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from naga._errors import TaskError
+from naga.launch._options import SweepOptions
+
+__all__ = ["TaskValue", "load_tasks"]
+
+
+class TaskValue:
+    """One task as read from its source.
+
+    Attributes:
+        value: The task's value (typed), or a dict of key -> value.
+        origin: Where it came from, for messages (``tasks.txt line 3``).
+        text: True when the value (or each dict value) is raw text to type like ``-o`` values.
+    """
+
+    __slots__ = ("origin", "text", "value")
+
+    def __init__(self, value: Any, origin: str, text: bool) -> None:
+        self.value = value
+        self.origin = origin
+        self.text = text
+
+
+def load_tasks(options: SweepOptions, base: dict[str, Any]) -> list[TaskValue]:
+    """Read the tasks that ``options`` names. Raises ``TaskError`` for a bad source."""
+    if options.tasks is not None and options.tasks_key is not None:
+        raise TaskError("--tasks and --tasks_key both given: choose one task source.")
+    if options.tasks_key is not None:
+        tasks = _from_config(base, options.tasks_key)
+        where = f"config key '{options.tasks_key}'"
+    else:
+        path = str(options.tasks)
+        tasks = _from_file(path)
+        where = f"tasks file '{path}'"
+    if not tasks:
+        raise TaskError(f"{where} has no tasks: add one value per line (or list item).")
+    return tasks
+
+
+def _from_config(base: dict[str, Any], key: str) -> list[TaskValue]:
+    node: Any = base
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise TaskError(
+                f"--tasks_key {key}: the config has no key '{key}'; name a list in the config."
+            )
+        node = node[part]
+    if not isinstance(node, list):
+        raise TaskError(f"--tasks_key {key}: '{key}' holds {node!r}, not a list of tasks.")
+    return [TaskValue(v, f"{key}[{i}]", False) for i, v in enumerate(node)]
+
+
+def _from_file(path: str) -> list[TaskValue]:
+    if not os.path.isfile(path):
+        raise TaskError(f"tasks file '{path}' does not exist: check the path given to --tasks.")
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskError(f"cannot read tasks file '{path}': {exc}.") from None
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in (".yaml", ".yml", ".json"):
+        return _structured(text, path, suffix)
+    if suffix in (".csv", ".tsv"):
+        return _table(text, path, "\t" if suffix == ".tsv" else ",")
+    return _lines(text, path)
+
+
+def _lines(text: str, path: str) -> list[TaskValue]:
+    tasks = []
+    name = os.path.basename(path)
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if "\\n" in stripped:
+            raise TaskError(
+                f"tasks file '{path}' line {number} holds a literal \\n ({stripped!r}): bash's echo "
+                f"writes backslashes as they are. Write one task per line, e.g. "
+                f"printf '1\\n2\\n3\\n' > {name}"
+            )
+        tasks.append(TaskValue(stripped, f"{name} line {number}", True))
+    return tasks
+
+
+def _structured(text: str, path: str, suffix: str) -> list[TaskValue]:
+    name = os.path.basename(path)
+    if suffix == ".json":
+        import json
+
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TaskError(
+                f"tasks file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}."
+            ) from None
+    else:
+        from naga._yaml import YAMLError, load_yaml
+
+        try:
+            data = load_yaml(text)
+        except YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" line {mark.line + 1}" if mark is not None else ""
+            raise TaskError(
+                f"tasks file '{path}'{line} is not valid YAML: {getattr(exc, 'problem', exc)}."
+            ) from None
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise TaskError(
+            f"tasks file '{path}' holds a {type(data).__name__}: write a list of values or of "
+            f"mappings (one item per task)."
+        )
+    return [TaskValue(v, f"{name} item {i + 1}", False) for i, v in enumerate(data)]
+
+
+def _table(text: str, path: str, delimiter: str) -> list[TaskValue]:
+    import csv
+    import io
+
+    name = os.path.basename(path)
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    if not reader.fieldnames:
+        return []
+    tasks = []
+    for row in reader:
+        if None in row or any(v is None for v in row.values()):
+            raise TaskError(
+                f"tasks file '{path}' line {reader.line_num} has {len(row)} cells where the header "
+                f"has {len(reader.fieldnames)}: give every row one cell per column."
+            )
+        tasks.append(TaskValue(dict(row), f"{name} line {reader.line_num}", True))
+    return tasks
