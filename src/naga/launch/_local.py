@@ -67,7 +67,8 @@ class _Worker:
         assert self.proc.stdin is not None
         try:
             write_frame(self.proc.stdin, job)
-            return read_frame(self.results)  # type: ignore[no-any-return]
+            result: dict[str, Any] | None = read_frame(self.results)
+            return result
         except (BrokenPipeError, EOFError, OSError):
             return None
 

@@ -25,7 +25,7 @@ import pickle
 import struct
 import sys
 import traceback
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 __all__ = ["entry_of", "read_frame", "run_task", "write_frame"]
 
@@ -91,7 +91,7 @@ def run_task(job: dict[str, Any]) -> dict[str, Any]:
         os.close(saved[1])
 
 
-def read_frame(stream: BinaryIO) -> Any:
+def read_frame(stream: IO[bytes]) -> Any:
     """Read one length-prefixed pickle; None at end of stream."""
     head = stream.read(4)
     if len(head) < 4:
@@ -100,7 +100,7 @@ def read_frame(stream: BinaryIO) -> Any:
     return pickle.loads(stream.read(size))
 
 
-def write_frame(stream: BinaryIO, obj: Any) -> None:
+def write_frame(stream: IO[bytes], obj: Any) -> None:
     """Write one length-prefixed pickle and flush."""
     data = pickle.dumps(obj)
     stream.write(struct.pack(">I", len(data)) + data)
