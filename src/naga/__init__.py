@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "load_lock": "naga.lock",
     "mlflow_lock": "naga.tracking",
     "runlock": "naga.lock",
+    "unsafe_debug": "naga._debug",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -35,6 +36,7 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from typing import Any
 
+    from naga._debug import unsafe_debug  # noqa: F401
     from naga._errors import (  # noqa: F401
         ConfigError,
         LockError,

@@ -76,13 +76,20 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
     Returns:
         A :class:`SweepResult`; its ``exit_code`` is 1 when any task failed.
     """
-    tasks = load_tasks(options, base)
-    configs = [_task_config(command.spec, base, task, options.task_to) for task in tasks]
+    tasks, configs = [], []
+    seen: set[str] = set()
+    for task in load_tasks(options, base):
+        config = _task_config(command.spec, base, task, options.task_to)
+        if _key(config) not in seen:  # the same resolved config twice is one task
+            seen.add(_key(config))
+            tasks.append(task)
+            configs.append(config)
     labels = _labels(tasks, configs, options.task_to)
     sweep_dir = _sweep_dir(base, configs)
     if base.get("save_dir"):
         for config, label in zip(configs, labels, strict=True):
             config["save_dir"] = os.path.join(str(base["save_dir"]), label)
+    backend = _backend(options)
     entry = entry_of(command)
     state = _load_state(sweep_dir)
     result = SweepResult(sweep_dir)
@@ -132,7 +139,7 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
         progress.update(event, job["label"], outcome)
         _save_state(sweep_dir, records)
 
-    _backend(options)(jobs, options.n_jobs, report)
+    backend(jobs, options.n_jobs, report)
     progress.close()
     _summary(result, len(tasks))
     return result
