@@ -186,6 +186,9 @@ def _debug(target: types.TracebackType, exc: BaseException) -> None:
     finally:
         for name in set(vars(builtins)) - set(saved_builtins):
             delattr(builtins, name)
-        for name, value in saved_prompts.items():
-            setattr(sys, name, value)
+        for name in ("ps1", "ps2"):
+            if name in saved_prompts:
+                setattr(sys, name, saved_prompts[name])
+            elif hasattr(sys, name):
+                delattr(sys, name)  # the interpreter sets its own default again
         sys.displayhook, sys.excepthook = saved_hooks
