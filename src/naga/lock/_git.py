@@ -146,12 +146,14 @@ def make_snapshot(root: Path, parent: str | None) -> str:
 
 def changed_paths(root: str | os.PathLike[str], rev: str) -> list[str]:
     """Paths of the working tree that differ from ``rev`` (edited, added, deleted, untracked)."""
-    changed = set(git(["diff", "--name-only", rev, "--"], root).splitlines())
-    untracked = git(["ls-files", "--others", "--exclude-standard"], root).splitlines()
-    tracked_in_rev = set(git(["ls-tree", "-r", "--name-only", rev], root).splitlines())
-    changed.update(p for p in untracked if p not in tracked_in_rev)
-    # Untracked files that the snapshot holds with the same content are not changes.
-    for path in [p for p in untracked if p in tracked_in_rev]:
+    untracked = set(git(["ls-files", "--others", "--exclude-standard"], root).splitlines())
+    in_rev = set(git(["ls-tree", "-r", "--name-only", rev], root).splitlines())
+    # `git diff <rev>` sees untracked files of a snapshot as deleted: those are compared below.
+    changed = {
+        p for p in git(["diff", "--name-only", rev, "--"], root).splitlines() if p not in untracked
+    }
+    changed.update(p for p in untracked if p not in in_rev)
+    for path in sorted(untracked & in_rev):
         if _blob(root, rev, path) != git(["hash-object", "--", path], root).strip():
             changed.add(path)
     return sorted(changed)

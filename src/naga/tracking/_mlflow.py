@@ -142,8 +142,11 @@ def _client(uri: str) -> Any:
     if uri.startswith("sqlite:///"):
         # Several processes creating a brand-new sqlite store at once corrupt it for good
         # (alembic migrations race): the first contact is serialised with a lock beside it.
-        db = Path(uri[len("sqlite:///") :])
-        with _file_lock(db.with_name(db.name + ".naga.lock")):
+        # The lock lives in naga's cache, keyed by the store's path, not beside the user's files.
+        from naga.lock._hashing import cache_dir
+
+        db = os.path.abspath(uri[len("sqlite:///") :])
+        with _file_lock(cache_dir() / "locks" / f"mlflow-{logical_hash(Path(db))}.lock"):
             client = MlflowClient(uri)
             client.search_experiments(max_results=1)
         return client

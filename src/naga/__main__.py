@@ -1,0 +1,5 @@
+"""``python -m naga``: the naga command."""
+
+from naga.cli import main
+
+raise SystemExit(main())

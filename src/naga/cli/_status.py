@@ -1,0 +1,153 @@
+"""``naga status``: is a run still reproducible from today's state?"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from naga.cli._compare import Change, compare_locks
+from naga.lock import (
+    changed_files,
+    changed_paths,
+    dir_manifest,
+    find_lock,
+    hash_path,
+    installed_packages,
+    load_lock,
+)
+from naga.lock._git import git
+from naga.lock._hashing import ALGORITHM, hash_file
+
+__all__ = ["run_status"]
+
+
+def run_status(path: str | os.PathLike[str], _seen: set[str] | None = None) -> list[Change]:
+    """Every way today's state differs from the run.lock of ``path`` (empty: reproducible)."""
+    lock_file = find_lock(path)
+    lock = load_lock(lock_file)
+    base = Path(lock.get("cwd") or lock_file.parent)
+    changes = _config_sources(lock) + _code(lock) + _data(lock, base) + _environment(lock)
+    seen = _seen if _seen is not None else set()
+    for prev_path, embedded in (lock.get("prevs") or {}).items():
+        if prev_path in seen:
+            continue
+        seen.add(prev_path)
+        try:
+            current = load_lock(prev_path)
+        except Exception as exc:  # a missing or broken upstream is a change, not a crash
+            changes.append(
+                Change("prevs", prev_path, "run.lock", None, f"upstream unreadable: {exc}")
+            )
+            continue
+        if current != embedded:
+            changes.append(
+                Change(
+                    "prevs",
+                    prev_path,
+                    embedded.get("created"),
+                    current.get("created"),
+                    "upstream was rerun",
+                )
+            )
+        upstream = run_status(prev_path, seen)
+        if upstream:
+            changes.append(
+                Change(
+                    "prevs", prev_path, None, None, f"upstream is stale ({len(upstream)} change(s))"
+                )
+            )
+    return changes
+
+
+def _config_sources(lock: dict[str, Any]) -> list[Change]:
+    changes = []
+    for file, entry in ((lock.get("config_sources") or {}).get("files") or {}).items():
+        try:
+            now: str | None = f"{ALGORITHM}:{hash_file(file)}"
+        except OSError:
+            now = None
+        if now != (entry or {}).get("hash"):
+            changes.append(
+                Change(
+                    "config",
+                    file,
+                    (entry or {}).get("hash"),
+                    now,
+                    "config file missing" if now is None else "config file edited",
+                )
+            )
+    return changes
+
+
+def _code(lock: dict[str, Any]) -> list[Change]:
+    changes = []
+    for name, repo in (lock.get("repos") or {}).items():
+        root = repo.get("root")
+        if not root or not os.path.isdir(root):
+            changes.append(Change("code", name, root, None, "repository missing"))
+            continue
+        try:
+            head = git(["rev-parse", "HEAD"], root).strip()
+        except subprocess.CalledProcessError:
+            head = None
+        if head != repo.get("commit"):
+            changes.append(Change("code", f"{name}.commit", repo.get("commit"), head, "HEAD moved"))
+        rev = repo.get("snapshot") or repo.get("commit")
+        if not rev:
+            continue
+        try:
+            edited = changed_paths(root, rev)
+        except subprocess.CalledProcessError:
+            changes.append(
+                Change("code", name, rev, None, "recorded commit not found in the repository")
+            )
+            continue
+        for file in edited:
+            changes.append(Change("code", f"{name}:{file}", None, None, "changed since the run"))
+    return changes
+
+
+def _data(lock: dict[str, Any], base: Path) -> list[Change]:
+    changes = []
+    for name, entry in (lock.get("data") or {}).items():
+        path = base / entry.get("path", name)
+        if not path.exists():
+            changes.append(Change("data", name, entry.get("hash"), None, "missing"))
+            continue
+        now = hash_path(path)
+        if now["hash"] == entry.get("hash"):
+            continue
+        changes.append(Change("data", name, entry.get("hash"), now["hash"], "content changed"))
+        old_files, new_files = dir_manifest(entry.get("hash", "")), dir_manifest(now["hash"])
+        if old_files is not None and new_files is not None:
+            for kind, files in changed_files(old_files, new_files).items():
+                changes += [Change("data", f"{name}/{f}", None, None, kind) for f in files]
+    return changes
+
+
+def _environment(lock: dict[str, Any]) -> list[Change]:
+    env = lock.get("environment") or {}
+    now = {"packages": installed_packages(), "python": _python(), "lock_files": _lock_files(env)}
+    return [
+        c
+        for c in compare_locks({"environment": env}, {"environment": {**env, **now}})
+        if c.part == "environment"
+    ]
+
+
+def _python() -> str:
+    import platform
+
+    return platform.python_version()
+
+
+def _lock_files(env: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for file in env.get("lock_files") or {}:
+        try:
+            out[file] = f"{ALGORITHM}:{hash_file(file)}"
+        except OSError:
+            continue
+    return out
