@@ -105,8 +105,16 @@ def _code(lock: dict[str, Any]) -> list[Change]:
             )
             continue
         for file in edited:
+            if _inside_a_run(root, file):
+                continue
             changes.append(Change("code", f"{name}:{file}", None, None, "changed since the run"))
     return changes
+
+
+def _inside_a_run(root: str, file: str) -> bool:
+    """Outputs of runs (anything in a folder holding a run.lock) are not code."""
+    parts = Path(file).parts[:-1]
+    return any(Path(root, *parts[: i + 1], "run.lock").is_file() for i in range(len(parts)))
 
 
 def _data(lock: dict[str, Any], base: Path) -> list[Change]:

@@ -1,0 +1,192 @@
+"""The naga command end to end, on real runs in real git repositories."""
+
+from __future__ import annotations
+
+import json
+import os
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import naga
+from naga import runlock
+from naga.cli import main
+
+SRC = str(Path(naga.__file__).resolve().parents[1])
+
+
+def git(repo: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+
+def naga_cmd(
+    *args: str, python: str = sys.executable, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [python, "-m", "naga", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
+@pytest.fixture
+def run_dirs(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(git_repo)
+    (git_repo / "stage.py").write_text("print('stage')\n")
+    (git_repo / "data").mkdir()
+    for name in ("a.csv", "b.csv"):
+        (git_repo / "data" / name).write_text(name)
+    git(git_repo, "add", ".")
+    git(git_repo, "commit", "-qm", "stage")
+    runlock(config={"param": 1}, repos=["."], data=["data"], runlock_path="results/pre/run.lock")
+    runlock(
+        config={"param": 2, "nested": {"lr": 0.1}},
+        repos=["."],
+        data=["data/a.csv"],
+        prevs=["results/pre"],
+        runlock_path="results/train/run.lock",
+    )
+    return git_repo
+
+
+def test_status_up_to_date_then_each_kind_of_change(
+    run_dirs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", "results/pre", "results/train"]) == 0
+    assert "results/train: up to date" in capsys.readouterr().out
+
+    (run_dirs / "stage.py").write_text("print('edited')\n")
+    (run_dirs / "data" / "b.csv").write_text("changed")
+    assert main(["status", "results/pre"]) == 1
+    out = capsys.readouterr().out
+    assert ".:stage.py: changed since the run" in out
+    assert "data: 'xxh3-128:" in out and "data/b.csv: modified" in out
+
+    # The downstream stage is stale because its upstream is.
+    assert main(["status", "--json", "results/train"]) == 1
+    report = json.loads(capsys.readouterr().out)["results/train"]
+    notes = {c["note"] for c in report["changes"]}
+    assert "upstream is stale (4 change(s))" in notes and report["reproducible"] is False
+
+    # Rerunning the upstream stage changes the lock the downstream embedded.
+    runlock(config={"param": 1}, repos=["."], data=["data"], runlock_path="results/pre/run.lock")
+    main(["status", "results/train"])
+    assert "upstream was rerun" in capsys.readouterr().out
+
+
+def test_head_moved_and_config_file_edited(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(git_repo)
+    (git_repo / "c.yml").write_text("param: 3\n")
+    git(git_repo, "add", ".")
+    git(git_repo, "commit", "-qm", "config")
+
+    @naga.clicfg(config_class={"param": 1, "save_dir": "out"})
+    def stage(cfg: dict) -> None:
+        runlock(config=cfg, repos=["."])
+
+    stage(argv=["--config", "c.yml"])
+    (git_repo / "c.yml").write_text("param: 4\n")
+    git(git_repo, "commit", "-qam", "move")
+    assert main(["status", "out"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        ".commit:" in out and "HEAD moved" in out and "c.yml" in out and "config file edited" in out
+    )
+
+
+def test_package_upgrade_in_a_venv(tmp_path: Path, git_repo: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    packages = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    # naga and its dependencies come from this test run's environment, through a .pth file.
+    (packages / "naga-test.pth").write_text("\n".join([SRC, *site.getsitepackages()]) + "\n")
+    dist = packages / "fakepkg-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fakepkg\nVersion: 1.0\n")
+    record = f"from naga import runlock; runlock(config={{'a': 1}}, repos=['{git_repo}'], runlock_path='{tmp_path}/run/run.lock')"
+    subprocess.run([python, "-c", record], check=True, cwd=tmp_path)
+    assert naga_cmd("status", str(tmp_path / "run"), python=python).returncode == 0
+    dist.rename(packages / "fakepkg-2.0.dist-info")
+    done = naga_cmd("status", str(tmp_path / "run"), python=python)
+    assert done.returncode == 1
+    assert "packages.fakepkg: '1.0' -> '2.0'" in done.stdout
+
+
+def test_diff_and_ls(run_dirs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", "results/pre", "results/train"]) == 1
+    out = capsys.readouterr().out
+    assert "config       param: 1 -> 2" in out and "nested.lr: None -> 0.1  (added)" in out
+    assert "data         data/a.csv" in out and "prevs" in out
+    assert main(["diff", "results/pre", "results/pre/run.lock"]) == 0
+    capsys.readouterr()
+    assert main(["ls", ".", "--json", "--status"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["path"] for r in rows] == ["results/pre", "results/train"]
+    assert rows[0]["stage"] == "tests/test_cli.py:run_dirs" and rows[0]["status"] == "up to date"
+
+
+def test_log_to_a_sqlite_store(
+    run_dirs: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{run_dirs / 'mlflow.db'}")
+    assert main(["log", "results/pre", "results/train", "--json"]) == 0
+    ids = json.loads(capsys.readouterr().out)
+    assert set(ids) == {"results/pre", "results/train"}
+    import mlflow
+
+    run = mlflow.tracking.MlflowClient().get_run(ids["results/train"])
+    assert run.data.tags["naga.prev.0.run_id"] == ids["results/pre"]
+
+
+@pytest.mark.parametrize(
+    ("args", "files", "message"),
+    [
+        (["status", "missing"], {}, "'missing' does not exist"),
+        (["status", "empty"], {"empty/x.txt": "x"}, "no run.lock in 'empty'"),
+        (
+            ["diff", "corrupt", "corrupt"],
+            {"corrupt/run.lock": "a: [\n"},
+            "line 2 is not valid YAML",
+        ),
+        (["status", "foreign"], {"foreign/run.lock": "x: 1\n"}, "is not a naga run.lock"),
+        (
+            ["ls", "newer"],
+            {"newer/run/run.lock": "lock_version: 99\n"},
+            "has lock_version 99, newer than this naga reads",
+        ),
+        (["ls", "nowhere"], {}, "'nowhere' is not a directory"),
+    ],
+)
+def test_bad_input_exits_2_cleanly(
+    tmp_path: Path, args: list[str], files: dict[str, str], message: str
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    done = naga_cmd(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("naga: error: ") and message in lines[0], (
+        done.stderr
+    )
+
+
+def test_help_shows_examples() -> None:
+    done = naga_cmd("--help")
+    assert done.returncode == 0 and "naga status results/process" in done.stdout
+    for command in ("status", "diff", "ls", "log"):
+        assert "example:" in naga_cmd(command, "--help").stdout
