@@ -89,7 +89,7 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
     if base.get("save_dir"):
         for config, label in zip(configs, labels, strict=True):
             config["save_dir"] = os.path.join(str(base["save_dir"]), label)
-    backend = _backend(options)
+    backend = _backend(options, sweep_dir)
     entry = entry_of(command)
     state = _load_state(sweep_dir)
     result = SweepResult(sweep_dir)
@@ -145,13 +145,20 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
     return result
 
 
-def _backend(options: SweepOptions) -> Any:
-    if options.slurm_config is not None or options.dask is not None:
-        which = "--slurm_config" if options.slurm_config is not None else "--dask"
-        raise TaskError(
-            f"{which}: the Slurm and Dask backends are not available in this version of naga; "
-            f"run the tasks locally with --n_jobs N."
-        )
+def _backend(options: SweepOptions, sweep_dir: Path) -> Any:
+    import functools
+
+    if options.slurm_config is not None and options.dask is not None:
+        raise TaskError("--slurm_config and --dask both given: choose one backend.")
+    if options.slurm_config is not None:
+        from naga.launch._slurm import load_slurm_options, run_slurm
+
+        slurm_options = load_slurm_options(options.slurm_config)
+        return functools.partial(run_slurm, options=slurm_options, folder=sweep_dir.resolve())
+    if options.dask is not None:
+        from naga.launch._dask import run_dask
+
+        return functools.partial(run_dask, address=options.dask)
     from naga.launch._local import run_local
 
     return run_local

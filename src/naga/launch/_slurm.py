@@ -1,0 +1,160 @@
+"""The Slurm backend: every task of a sweep in one job array, through submitit.
+
+``--slurm_config slurm.yaml`` names a YAML mapping of submitit's Slurm parameters (``time``,
+``mem``, ``cpus_per_task``, ``partition``, ``gpus_per_node``, ``additional_parameters``,
+``setup``, ...), also under their generic names (``timeout_min``, ``mem_gb``) or with a ``slurm_``
+prefix. ``--n_jobs`` bounds how many array tasks run at once unless ``array_parallelism`` is set.
+
+Completion is watched through each task's result file and ``squeue``: ``sacct`` (which submitit
+uses) needs Slurm accounting, which many clusters, and the single-node test cluster, lack. A task
+that leaves the queue without a result (killed, out of memory, node failure) fails alone.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from naga._errors import TaskError, did_you_mean
+
+__all__ = ["load_slurm_options", "run_slurm"]
+
+_ALIASES = {
+    "timeout_min": "time",
+    "mem_gb": "mem",
+    "name": "job_name",
+    "tasks_per_node": "ntasks_per_node",
+}
+
+
+def load_slurm_options(path: str) -> dict[str, Any]:
+    """Read and check the Slurm options file. Raises ``TaskError`` naming file, line or key."""
+    from naga._yaml import YAMLError, load_yaml
+
+    if not os.path.isfile(path):
+        raise TaskError(
+            f"Slurm options file '{path}' does not exist: check the path given to --slurm_config."
+        )
+    try:
+        data = load_yaml(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskError(f"cannot read Slurm options file '{path}': {exc}.") from None
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise TaskError(
+            f"Slurm options file '{path}'{line} is not valid YAML: {getattr(exc, 'problem', exc)}."
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise TaskError(
+            f"Slurm options file '{path}' must be a mapping of option: value, e.g. `time: 60`."
+        )
+    valid = _valid_parameters()
+    options: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).removeprefix("slurm_")
+        name = _ALIASES.get(name, name)
+        if name not in valid:
+            raise TaskError(
+                f"Slurm options file '{path}': unknown option '{key}'.{did_you_mean(name, sorted(valid))} "
+                f"Options are submitit's Slurm parameters (time, mem, cpus_per_task, partition, ...)."
+            )
+        options[name] = f"{value}GB" if str(key) == "mem_gb" else value
+    return options
+
+
+def _valid_parameters() -> set[str]:
+    from submitit.slurm.slurm import SlurmExecutor
+
+    return set(SlurmExecutor._valid_parameters()) | {"array_parallelism"}
+
+
+def run_slurm(
+    jobs: list[dict[str, Any]],
+    n_jobs: int,
+    report: Callable[[str, dict[str, Any], dict[str, Any] | None], None],
+    *,
+    options: dict[str, Any],
+    folder: Path,
+) -> None:
+    """Submit ``jobs`` as one Slurm job array and report each task's start and end."""
+    import submitit
+    from submitit.core.utils import pickle_load
+
+    from naga.launch._worker import run_task
+
+    if not jobs:
+        return
+    try:
+        executor = submitit.SlurmExecutor(folder=str(folder / "slurm" / "%j"), max_num_timeout=0)
+    except RuntimeError as exc:
+        raise TaskError(
+            f"Slurm is not available here ({exc}): run the tasks locally with --n_jobs N."
+        ) from None
+    executor.update_parameters(**{"array_parallelism": n_jobs, **options})
+    with executor.batch():
+        futures = [executor.submit(run_task, job) for job in jobs]
+    pending = dict(zip((f.job_id for f in futures), zip(futures, jobs, strict=True), strict=True))
+    started: set[str] = set()
+    missing: dict[str, int] = {}
+    while pending:
+        states = _queue_states(futures[0].job_id.split("_")[0])
+        for job_id, (future, job) in list(pending.items()):
+            state = states.get(job_id)
+            if state == "RUNNING" and job_id not in started:
+                started.add(job_id)
+                report("start", job, None)
+            if future.paths.result_pickle.exists():
+                outcome = _outcome(pickle_load, future.paths.result_pickle)
+            elif state is None:
+                missing[job_id] = missing.get(job_id, 0) + 1
+                if missing[job_id] < 3:  # give the file system a moment to show the result
+                    continue
+                outcome = {
+                    "ok": False,
+                    "error": f"Slurm job {job_id} ended without a result (killed, out of memory or time?); see {future.paths.stderr}",
+                }
+            else:
+                continue
+            if job_id not in started:
+                report("start", job, None)
+            report("end", job, outcome)
+            del pending[job_id]
+        if pending:
+            time.sleep(1.0)
+
+
+def _outcome(load: Callable[[Any], Any], path: Path) -> dict[str, Any]:
+    for _ in range(3):
+        try:
+            kind, value = load(path)
+            break
+        except EOFError:  # written as we read
+            time.sleep(1.0)
+    else:
+        return {"ok": False, "error": f"unreadable result file {path}"}
+    if kind == "success" and isinstance(value, dict):
+        return value
+    return {"ok": False, "error": str(value).strip().splitlines()[-1] if value else "failed"}
+
+
+def _queue_states(array_id: str) -> dict[str, str]:
+    """``{"<array>_<index>": state}`` of the array's tasks still in the queue."""
+    done = subprocess.run(
+        ["squeue", "-h", "-r", "-j", array_id, "-o", "%i %T"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    states = {}
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            states[parts[0]] = parts[1]
+    return states
