@@ -175,6 +175,7 @@ def _concurrent(uri: str, folder: Path, n: int = 4) -> None:
         subprocess.Popen(
             [sys.executable, "-c", CONCURRENT, str(folder)],
             env=env,
+            cwd=folder.parent,
             stderr=subprocess.PIPE,
             text=True,
         )

@@ -118,6 +118,7 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
                     "log": log,
                     "entry": entry,
                     "key": key,
+                    "cwd": os.getcwd(),
                 }
             )
         records[key] = record

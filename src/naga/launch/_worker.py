@@ -4,7 +4,7 @@
 any backend)::
 
     {"index": 3, "label": "param=3", "config": {...resolved config...},
-     "log": "/abs/sweep/logs/param=3.log",
+     "log": "/abs/sweep/logs/param=3.log", "cwd": "/abs/where/the/sweep/started",
      "entry": {"file": "/abs/process.py", "module": "__main__", "name": "main"}}
 
 The user's script is imported once per worker process under the module name ``__naga_task__``
@@ -69,6 +69,10 @@ def run_task(job: dict[str, Any]) -> dict[str, Any]:
     """Run one task; return ``{"ok": True}`` or ``{"ok": False, "error": "Type: message"}``."""
     os.environ["NAGA_WORKER"] = "1"
     os.makedirs(os.path.dirname(job["log"]), exist_ok=True)
+    # A task runs where the sweep was started, as it would on the user's machine: relative paths
+    # in its config mean the same on a Dask worker started elsewhere. Restored afterwards.
+    previous_cwd = os.getcwd()
+    os.chdir(job.get("cwd") or previous_cwd)
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
@@ -89,6 +93,7 @@ def run_task(job: dict[str, Any]) -> dict[str, Any]:
         os.dup2(saved[1], 2)
         os.close(saved[0])
         os.close(saved[1])
+        os.chdir(previous_cwd)
 
 
 def read_frame(stream: IO[bytes]) -> Any:

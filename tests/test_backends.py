@@ -1,0 +1,198 @@
+"""Sweeps on a real single-node Slurm and on a real Dask scheduler with workers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from naga._yaml import load_yaml
+
+SCRIPT = """
+import os
+from pathlib import Path
+from naga import clicfg
+
+class Config:
+    param = 1
+    save_dir = "results/sweep"
+
+@clicfg(config_class=Config)
+def main(cfg: Config):
+    out = Path(cfg.save_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"task {cfg.param} on {os.environ.get('SLURM_JOB_ID') or os.environ.get('NAGA_WORKER')}")
+    if cfg.param == 13:
+        raise ValueError("unlucky thirteen")
+    if cfg.param == 9:
+        os.kill(os.getpid(), 9)
+    (out / "result.txt").write_text(str(cfg.param))
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def slurm_ready() -> bool:
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return False
+    done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, check=False)
+    return done.returncode == 0 and any(
+        s.startswith(("idle", "mixed", "alloc")) for s in done.stdout.split()
+    )
+
+
+needs_slurm = pytest.mark.skipif(
+    not slurm_ready() and os.environ.get("NAGA_REQUIRE_SLURM") != "1",
+    reason="no running Slurm here (scripts/slurm/setup.sh starts one; NAGA_REQUIRE_SLURM=1 makes this fail)",
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "sweep.py").write_text(SCRIPT)
+    (tmp_path / "tasks.txt").write_text("1\n13\n9\n4\n")
+    return tmp_path
+
+
+def sweep(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "sweep.py", "--tasks", "tasks.txt", "--task_to", "param", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def check_outcome(project: Path, done: subprocess.CompletedProcess[str], killed: str) -> None:
+    assert done.returncode == 1, done.stderr
+    results = project / "results" / "sweep"
+    assert (results / "param=1" / "result.txt").read_text() == "1"
+    assert (results / "param=4" / "result.txt").read_text() == "4"
+    assert "FAILED param=13: ValueError: unlucky thirteen" in done.stderr
+    assert f"FAILED param=9: {killed}" in done.stderr
+    assert "unlucky thirteen" in (results / "logs" / "param=13.log").read_text()
+    state = {
+        t["label"]: t["status"] for t in load_yaml((results / "tasks.yaml").read_text())["tasks"]
+    }
+    assert state == {
+        "param=1": "done",
+        "param=13": "failed",
+        "param=9": "failed",
+        "param=4": "done",
+    }
+
+
+@needs_slurm
+def test_slurm_job_array(project: Path) -> None:
+    assert slurm_ready(), "NAGA_REQUIRE_SLURM=1 but Slurm is not running"
+    (project / "slurm.yaml").write_text("timeout_min: 10\ncpus_per_task: 1\n")
+    done = sweep(project, "--n_jobs", "2", "--slurm_config", "slurm.yaml")
+    check_outcome(project, done, "Slurm job")
+    assert "task 1 on " in (project / "results/sweep/logs/param=1.log").read_text()
+    assert len(list((project / "results/sweep/slurm").glob("*_0"))) == 1  # one array
+    # Rerun: only the two failed tasks are submitted again.
+    again = sweep(project, "--slurm_config", "slurm.yaml")
+    assert "2 skipped" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tme: 10\n", "unknown option 'tme'. Did you mean 'time'?"),
+        ("time: [\n", "line 2 is not valid YAML"),
+        ("- 1\n", "must be a mapping"),
+    ],
+)
+def test_slurm_options_errors(project: Path, text: str, message: str) -> None:
+    pytest.importorskip("submitit")
+    (project / "slurm.yaml").write_text(text)
+    done = sweep(project, "--slurm_config", "slurm.yaml")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert message in done.stderr and not (project / "results").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def dask_scheduler(tmp_path: Path) -> Iterator[str]:
+    pytest.importorskip("distributed")
+    dask = shutil.which("dask", path=os.path.dirname(sys.executable))
+    assert dask is not None
+    address = f"tcp://127.0.0.1:{free_port()}"
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    logs = open(tmp_path / "dask.log", "w")  # noqa: SIM115
+    scheduler = subprocess.Popen(
+        [
+            dask,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            address.rsplit(":", 1)[1],
+            "--no-dashboard",
+        ],
+        env=env,
+        stdout=logs,
+        stderr=logs,
+    )
+    worker = subprocess.Popen(
+        [dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+        env=env,
+        stdout=logs,
+        stderr=logs,
+    )
+    from distributed import Client
+
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with Client(address, timeout="5s") as client:
+                client.wait_for_workers(2, timeout=60)
+            break
+        except (OSError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    yield address
+    for proc in (worker, scheduler):
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    logs.close()
+
+
+def test_dask_scheduler(project: Path, dask_scheduler: str) -> None:
+    done = sweep(project, "--dask", dask_scheduler)
+    check_outcome(project, done, "KilledWorker")
+
+
+def test_dask_local_cluster(project: Path) -> None:
+    pytest.importorskip("distributed")
+    done = sweep(project, "--dask", "--n_jobs", "2")
+    check_outcome(project, done, "KilledWorker")
+
+
+def test_dask_unreachable(project: Path) -> None:
+    pytest.importorskip("distributed")
+    done = sweep(project, "--dask", f"tcp://127.0.0.1:{free_port()}")
+    assert (
+        done.returncode == 2
+        and "no Dask scheduler answered" in done.stderr
+        and "Traceback" not in done.stderr
+    )
