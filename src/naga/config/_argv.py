@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from naga._errors import ConfigError
 from naga.launch._options import SweepOptions
 
@@ -37,16 +35,25 @@ class ParsedArgs:
         self.sweep = sweep or SweepOptions()
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        hint = ""
-        if "unrecognized arguments" in message:
-            extra = message.split(":", 1)[-1].strip().split()
-            if extra and "=" in extra[0] and not extra[0].startswith("-"):
-                hint = f" Overrides go after -o: -o {' '.join(extra)}"
-            else:
-                hint = " Run with --help to list the flags."
-        raise ConfigError(f"{message}.{hint}")
+def _error(message: str) -> NoReturn:
+    hint = ""
+    if "unrecognized arguments" in message:
+        extra = message.split(":", 1)[-1].strip().split()
+        if extra and "=" in extra[0] and not extra[0].startswith("-"):
+            hint = f" Overrides go after -o: -o {' '.join(extra)}"
+        else:
+            hint = " Run with --help to list the flags."
+    raise ConfigError(f"{message}.{hint}")
+
+
+def _parser_class() -> Any:
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            _error(message)
+
+    return Parser
 
 
 def _both(name: str) -> list[str]:
@@ -57,9 +64,11 @@ def _both(name: str) -> list[str]:
     return spellings
 
 
-def build_parser(prog: str, description: str | None = None, epilog: str | None = None) -> _Parser:
+def build_parser(prog: str, description: str | None = None, epilog: str | None = None) -> Any:
     """The argparse parser of a clicfg command line (flags only: fields are ``-o`` overrides)."""
-    parser = _Parser(
+    import argparse
+
+    parser = _parser_class()(
         prog=prog,
         description=description,
         epilog=epilog,
@@ -131,8 +140,30 @@ def build_parser(prog: str, description: str | None = None, epilog: str | None =
     return parser
 
 
+def _only_overrides(argv: list[str]) -> list[str] | None:
+    """The common command lines (none, or only ``-o KEY=VALUE ...``) without building argparse.
+
+    Building the full parser costs milliseconds of start-up; anything else goes to argparse.
+    """
+    overrides: list[str] = []
+    after_flag = False
+    for token in argv:
+        if token in ("-o", "--override"):
+            after_flag = True
+        elif token.startswith("-") or not after_flag:
+            return None
+        else:
+            overrides.append(token)
+    if after_flag and not overrides:
+        return None
+    return overrides
+
+
 def parse_argv(argv: list[str], prog: str) -> ParsedArgs:
     """Parse ``argv`` (without the program name). Raises ``ConfigError`` on a usage mistake."""
+    quick = _only_overrides(argv)
+    if quick is not None:
+        return ParsedArgs(overrides=quick)
     ns: Any = build_parser(prog).parse_args(argv)
     if ns.n_jobs < 1:
         raise ConfigError(f"--n_jobs {ns.n_jobs}: give a number of parallel tasks of 1 or more.")
