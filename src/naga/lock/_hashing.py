@@ -29,6 +29,8 @@ __all__ = ["ALGORITHM", "cache_dir", "changed_files", "dir_manifest", "hash_file
 ALGORITHM = "xxh3-128"
 _CHUNK = 1 << 20
 _MMAP_FROM = 1 << 20
+#: Below this many files to hash, one process is faster than splitting the work over two.
+_PARALLEL_FROM = 2000
 #: Files modified this recently are hashed but not cached: a write within the same mtime tick
 #: after hashing would otherwise go unseen (git's "racy clean" problem).
 _RACY_SECONDS = 2.0
@@ -72,12 +74,13 @@ class _Cache:
         try:
             folder = cache_dir()
             folder.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(folder / "hashes.sqlite", timeout=60, isolation_level=None)
+            self.db = sqlite3.connect(folder / "hashes-v1.sqlite", timeout=60, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, hash TEXT)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY, summary BLOB)")
             self.db.execute(
-                "CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY, manifest BLOB)"
+                "CREATE TABLE IF NOT EXISTS dirfiles (path TEXT PRIMARY KEY, files BLOB)"
             )
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS manifests (hash TEXT PRIMARY KEY, files BLOB)"
@@ -110,7 +113,12 @@ class _Cache:
             self.db.close()
 
 
-_COLUMNS = {"files": ("key", "hash"), "dirs": ("path", "manifest"), "manifests": ("hash", "files")}
+_COLUMNS = {
+    "files": ("key", "hash"),
+    "dirs": ("path", "summary"),
+    "dirfiles": ("path", "files"),
+    "manifests": ("hash", "files"),
+}
 
 
 def _stat_key(st: os.stat_result) -> Stat:
@@ -175,39 +183,82 @@ def _hash_one(path: str, st: os.stat_result, cache: _Cache, now: float) -> str:
 
 def _hash_dir(root: str, cache: _Cache) -> tuple[str, int, int]:
     now = time.time()
-    entries = sorted(_walk(root))
-    previous: dict[str, tuple[Stat, str]] = {}
-    blob = cache.get("dirs", root)
-    if blob:
-        try:
-            previous = marshal.loads(blob)
-        except (ValueError, EOFError, TypeError):
-            previous = {}
-    current: dict[str, tuple[Stat, str]] = {}
+    entries = _walk(root)
+    entries.sort()
+    stats = [(rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) for rel, _, st in entries]
+    # The whole tree's stat fingerprint: when it matches the cached one, nothing was touched
+    # and no per-file work is needed (a re-check is then one stat per file).
+    fingerprint = xxhash.xxh3_128_hexdigest(marshal.dumps(stats, 2))
+    racy = bool(entries) and now - max(st.st_mtime for _, _, st in entries) <= _RACY_SECONDS
+    summary = _unmarshal(cache.get("dirs", root))
+    if not racy and isinstance(summary, tuple) and summary[0] == fingerprint:
+        return summary[1], summary[2], summary[3]
+    previous = _unmarshal(cache.get("dirfiles", root)) or {}
     digests: dict[str, str] = {}
-    hasher = xxhash.xxh3_128()
-    size = 0
-    changed = False
-    for rel, full, st in entries:
-        key = _stat_key(st)
+    todo = []
+    for (rel, full, st), key in zip(entries, stats, strict=True):
         known = previous.get(rel)
-        if known is not None and known[0] == key:
-            digest = known[1]
+        if known is not None and known[0] == key[1:]:
+            digests[rel] = known[1]
         else:
-            digest = hash_file(full, st.st_size)
-            changed = True
-        if _cacheable(st, now):
-            current[rel] = (key, digest)
-        else:
-            changed = True
-        digests[rel] = digest
-        hasher.update(f"{rel}\0{digest}\n".encode())
-        size += st.st_size
-    dir_digest = hasher.hexdigest()
-    if changed or len(current) != len(previous):
-        cache.put("dirs", root, marshal.dumps(current))
-        cache.put("manifests", dir_digest, marshal.dumps(digests))
+            todo.append((rel, full, st.st_size))
+    digests.update(_hash_many(todo))
+    lines = [f"{rel}\0{digests[rel]}\n" for rel, _, _ in entries]
+    dir_digest = xxhash.xxh3_128_hexdigest("".join(lines).encode())
+    size = sum(key[3] for key in stats)
+    current = {
+        rel: (key[1:], digests[rel])
+        for (rel, _, st), key in zip(entries, stats, strict=True)
+        if now - st.st_mtime > _RACY_SECONDS
+    }
+    cache.put("dirfiles", root, marshal.dumps(current, 2))
+    if not racy:
+        cache.put("dirs", root, marshal.dumps((fingerprint, dir_digest, size, len(entries)), 2))
+    cache.put("manifests", dir_digest, marshal.dumps(digests, 2))
     return dir_digest, size, len(entries)
+
+
+def _unmarshal(blob: Any) -> Any:
+    if not blob:
+        return None
+    try:
+        return marshal.loads(blob)
+    except (ValueError, EOFError, TypeError):
+        return None
+
+
+def _hash_list(items: list[tuple[str, str, int]]) -> list[tuple[str, str]]:
+    return [(rel, hash_file(full, size)) for rel, full, size in items]
+
+
+def _hash_many(items: list[tuple[str, str, int]]) -> dict[str, str]:
+    """Hash many files; split over two processes when it pays (threads lose to the GIL here)."""
+    if len(items) < _PARALLEL_FROM or (os.cpu_count() or 1) < 2 or not _fork_is_safe():
+        return dict(_hash_list(items))
+    half = len(items) // 2
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child hashes the second half and sends the digests back
+        try:
+            os.close(read_fd)
+            with os.fdopen(write_fd, "wb") as out:
+                out.write(marshal.dumps(_hash_list(items[half:]), 2))
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    mine = _hash_list(items[:half])
+    with os.fdopen(read_fd, "rb") as incoming:
+        theirs = incoming.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not theirs:
+        return dict(_hash_list(items))
+    return dict(mine + marshal.loads(theirs))
+
+
+def _fork_is_safe() -> bool:
+    import threading
+
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def dir_manifest(digest: str) -> dict[str, str] | None:
