@@ -236,3 +236,17 @@ def test_killed_writer_never_leaves_a_partial_lock(tmp_path: Path) -> None:
         lock = load_lock(target)
         assert isinstance(lock["config"]["i"], int)
         assert lock["config"].get("pad", "x" * 20000) == "x" * 20000
+
+
+def test_repository_without_commits_and_detached_head(tmp_path: Path, git_repo: Path) -> None:
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    git(fresh, "init", "-q")
+    assert git_state(fresh)["dirty"] is False
+    (fresh / "a.py").write_text("a")
+    state = git_state(fresh)
+    assert state["commit"] is None and state["dirty"] is True
+    assert git(fresh, "ls-tree", "--name-only", state["snapshot"]).split() == ["a.py"]
+    git(git_repo, "checkout", "-q", "--detach")
+    detached = git_state(git_repo)
+    assert detached["branch"] is None and detached["dirty"] is False

@@ -33,6 +33,7 @@ _IDENTITY = {
     "GIT_COMMITTER_NAME": "naga",
     "GIT_COMMITTER_EMAIL": "naga@localhost",
 }
+_EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 _CREDENTIALS = re.compile(r"(?<=://)[^/@]+@")
 
 
@@ -80,41 +81,89 @@ def strip_credentials(url: str | None) -> str | None:
 def git_state(path: str | os.PathLike[str], *, snapshot: bool = True) -> dict[str, Any]:
     """The ``repos`` entry of a run.lock for the repository holding ``path``.
 
+    The working tree is written to a tree object through a temporary copy of the index (one
+    scan of the tree, reusing git's stat cache); the tree differs from HEAD's exactly when the
+    working tree is dirty, in which case it becomes the snapshot commit.
+
     Args:
         path: Any path inside the repository.
-        snapshot: When the tree is dirty, commit a snapshot of it under ``refs/naga/``.
+        snapshot: When the tree is dirty, keep a snapshot commit of it under ``refs/naga/``.
 
     Returns:
         ``{path, root, commit, branch, dirty, remote}`` plus ``snapshot`` and ``snapshot_ref``
         when dirty and ``snapshot`` is true. ``commit`` is None in a repository with no commit.
     """
     root = repo_root(path)
-    status = git(["status", "--porcelain=v2", "--branch", "--untracked-files=normal"], root)
-    commit: str | None = None
-    branch: str | None = None
-    dirty = False
-    for line in status.splitlines():
-        if line.startswith("# branch.oid "):
-            oid = line.split(" ", 2)[2]
-            commit = None if oid == "(initial)" else oid
-        elif line.startswith("# branch.head "):
-            head = line.split(" ", 2)[2]
-            branch = None if head == "(detached)" else head
-        elif line and not line.startswith("#"):
-            dirty = True
+    head = _head(root)
+    tree = _working_tree(root, head["index"])
+    dirty = tree != head["tree"]
     state: dict[str, Any] = {
         "path": os.fspath(path),
         "root": str(root),
-        "commit": commit,
-        "branch": branch,
+        "commit": head["commit"],
+        "branch": head["branch"],
         "dirty": dirty,
         "remote": strip_credentials(_remote(root)),
     }
     if dirty and snapshot:
-        sha = make_snapshot(root, commit)
+        sha = _commit_snapshot(root, tree, head["commit"])
         state["snapshot"] = sha
         state["snapshot_ref"] = SNAPSHOT_REF_PREFIX + sha
     return state
+
+
+def _head(root: Path) -> dict[str, Any]:
+    """HEAD's commit, tree and branch, and the index path, in one git call."""
+    try:
+        out = git(
+            [
+                "rev-parse",
+                "--git-path",
+                "index",
+                "HEAD",
+                "HEAD^{tree}",
+                "--symbolic-full-name",
+                "HEAD",
+            ],
+            root,
+        )
+        index, commit, tree, ref = out.splitlines()[:4]
+    except (subprocess.CalledProcessError, ValueError):  # no commit yet
+        index = git(["rev-parse", "--git-path", "index"], root).strip()
+        return {
+            "index": Path(root, index),
+            "commit": None,
+            "tree": _EMPTY_TREE,
+            "branch": _unborn_branch(root),
+        }
+    branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+    return {"index": Path(root, index), "commit": commit, "tree": tree, "branch": branch}
+
+
+def _unborn_branch(root: Path) -> str | None:
+    try:
+        return git(["symbolic-ref", "--short", "-q", "HEAD"], root).strip() or None
+    except subprocess.CalledProcessError:
+        return None
+
+
+def _working_tree(root: Path, index: Path) -> str:
+    with tempfile.TemporaryDirectory(prefix="naga-index-") as tmp:
+        temp_index = os.path.join(tmp, "index")
+        if index.exists():
+            shutil.copy2(index, temp_index)  # git reuses the copied stat cache
+        env = {**os.environ, **_IDENTITY, "GIT_INDEX_FILE": temp_index}
+        git(["add", "-A"], root, env)
+        return git(["write-tree"], root, env).strip()
+
+
+def _commit_snapshot(root: Path, tree: str, parent: str | None) -> str:
+    args = ["commit-tree", tree, "-m", "naga snapshot of the working tree"]
+    if parent:
+        args[2:2] = ["-p", parent]
+    sha = git(args, root, {**os.environ, **_IDENTITY}).strip()
+    git(["update-ref", SNAPSHOT_REF_PREFIX + sha, sha], root)
+    return sha
 
 
 def _remote(root: Path) -> str | None:
@@ -124,24 +173,6 @@ def _remote(root: Path) -> str | None:
         return None
     urls = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
     return urls.get("remote.origin.url") or next(iter(urls.values()), None)
-
-
-def make_snapshot(root: Path, parent: str | None) -> str:
-    """Commit the working tree of ``root`` without touching HEAD, the index or any branch."""
-    index = Path(root, git(["rev-parse", "--git-path", "index"], root).strip())
-    with tempfile.TemporaryDirectory(prefix="naga-index-") as tmp:
-        temp_index = os.path.join(tmp, "index")
-        if index.exists():
-            shutil.copy2(index, temp_index)  # git reuses the copied stat cache
-        env = {**os.environ, **_IDENTITY, "GIT_INDEX_FILE": temp_index}
-        git(["add", "-A"], root, env)
-        tree = git(["write-tree"], root, env).strip()
-    args = ["commit-tree", tree, "-m", "naga snapshot of the working tree"]
-    if parent:
-        args[2:2] = ["-p", parent]
-    sha = git(args, root, {**os.environ, **_IDENTITY}).strip()
-    git(["update-ref", SNAPSHOT_REF_PREFIX + sha, sha], root)
-    return sha
 
 
 def changed_paths(root: str | os.PathLike[str], rev: str) -> list[str]:
