@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import interleaved, table, time_command  # noqa: E402
+from _common import interleaved, table, time_command
 
 CONFIG = """
 class Config:
@@ -22,7 +22,8 @@ class Config:
 """
 
 SCRIPTS = {
-    "naga": CONFIG + """
+    "naga": CONFIG
+    + """
 from naga import clicfg
 
 @clicfg(config_class=Config)
@@ -32,7 +33,8 @@ def main(cfg: Config):
 if __name__ == '__main__':
     main()
 """,
-    "argparse": CONFIG + """
+    "argparse": CONFIG
+    + """
 import argparse
 
 def main():
@@ -80,7 +82,8 @@ class Config:
 if __name__ == '__main__':
     print(tyro.cli(Config).param)
 """,
-    "omegaconf": CONFIG + """
+    "omegaconf": CONFIG
+    + """
 import sys
 from omegaconf import OmegaConf
 
@@ -93,7 +96,12 @@ if __name__ == '__main__':
 ARGS = {
     "naga": ["-o", "param=10"],
     "argparse": ["-o", "param=10"],
-    "hydra": ["param=10", "hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled"],
+    "hydra": [
+        "param=10",
+        "hydra.run.dir=.",
+        "hydra.output_subdir=null",
+        "hydra/job_logging=disabled",
+    ],
     "tyro": ["--param", "10"],
     "omegaconf": ["-o", "param=10"],
 }
@@ -116,7 +124,9 @@ def main() -> None:
             time_command(argv, cwd=tmp)  # warm the page cache and write .pyc files
             cases[name] = lambda argv=argv: time_command(argv, cwd=tmp)
         medians = interleaved(cases, rounds)
-    table(f"python process.py -o param=10, median of {rounds} interleaved runs", medians, "argparse")
+    table(
+        f"python process.py -o param=10, median of {rounds} interleaved runs", medians, "argparse"
+    )
 
 
 if __name__ == "__main__":

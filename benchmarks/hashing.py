@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import interleaved, table, time_call  # noqa: E402
+from _common import interleaved, table, time_call
 
 
 def stat_walk(root: str) -> None:
@@ -38,13 +38,17 @@ def main() -> None:
                 handle.write(block)
         subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)  # page cache
         cases = {
-            "cat FILE > /dev/null": lambda: time_call(lambda: subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)),
+            "cat FILE > /dev/null": lambda: time_call(
+                lambda: subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)
+            ),
             "naga hash_path (xxh3-128, mmap)": lambda: time_call(lambda: hash_path(big)),
         }
         medians = interleaved(cases, 5)
         table(f"one page-cached {gib:g} GiB file", medians, "cat FILE > /dev/null")
         size = big.stat().st_size
-        print(f"  naga throughput: {size / medians['naga hash_path (xxh3-128, mmap)'] / 1e9:.1f} GB/s")
+        print(
+            f"  naga throughput: {size / medians['naga hash_path (xxh3-128, mmap)'] / 1e9:.1f} GB/s"
+        )
         big.unlink()
 
         small = Path(tmp, "small")
@@ -58,10 +62,15 @@ def main() -> None:
         xxhsum = shutil.which("xxhsum")
         results = {}
         if xxhsum:
+
             def two_xxhsum() -> None:
-                procs = [subprocess.Popen([xxhsum, "-H128", *part], stdout=subprocess.DEVNULL) for part in (files[:half], files[half:])]
+                procs = [
+                    subprocess.Popen([xxhsum, "-H128", *part], stdout=subprocess.DEVNULL)
+                    for part in (files[:half], files[half:])
+                ]
                 for proc in procs:
                     proc.wait()
+
             two_xxhsum()
             results["xxhsum -H128, 2 processes"] = min(time_call(two_xxhsum) for _ in range(3))
         else:
@@ -72,12 +81,18 @@ def main() -> None:
             cold.append(time_call(lambda: hash_path(small)))
         results["naga hash_path, empty cache"] = min(cold)
         total = sum(os.path.getsize(f) for f in files[:100]) / 100 * len(files)
-        table(f"{len(files)} small files, {total / 1e6:.0f} MB, page-cached", results,
-              "xxhsum -H128, 2 processes" if xxhsum else "naga hash_path, empty cache")
-        medians = interleaved({
-            "bare os.stat walk": lambda: time_call(lambda: stat_walk(str(small))),
-            "naga hash_path, unchanged tree": lambda: time_call(lambda: hash_path(small)),
-        }, 5)
+        table(
+            f"{len(files)} small files, {total / 1e6:.0f} MB, page-cached",
+            results,
+            "xxhsum -H128, 2 processes" if xxhsum else "naga hash_path, empty cache",
+        )
+        medians = interleaved(
+            {
+                "bare os.stat walk": lambda: time_call(lambda: stat_walk(str(small))),
+                "naga hash_path, unchanged tree": lambda: time_call(lambda: hash_path(small)),
+            },
+            5,
+        )
         table("re-check of the unchanged tree", medians, "bare os.stat walk")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

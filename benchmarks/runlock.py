@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import interleaved, table, time_call  # noqa: E402
+from _common import interleaved, table, time_call
 
 
 def make_repo(root: Path, count: int) -> None:
@@ -24,7 +24,12 @@ def make_repo(root: Path, count: int) -> None:
         folder.mkdir(exist_ok=True)
         (folder / f"mod{i}.py").write_text(f"VALUE = {i}\n")
     subprocess.run(["git", "add", "-A"], cwd=root, check=True, env=env)
-    subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "init"], cwd=root, check=True, env=env)
+    subprocess.run(
+        ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "init"],
+        cwd=root,
+        check=True,
+        env=env,
+    )
     (root / "pkg000" / "mod0.py").write_text("VALUE = 'edited'\n")
     (root / "new_untracked.py").write_text("NEW = 1\n")
 
@@ -39,9 +44,19 @@ def gitpython_snapshot(root: Path) -> str:
     env = {"GIT_INDEX_FILE": str(index_path)}
     repo.git.add("-A", env=env)
     tree = repo.git.write_tree(env=env)
-    commit = repo.git.commit_tree(tree, "-p", "HEAD", "-m", "snapshot",
-                                  env={"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b",
-                                       "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b"})
+    commit = repo.git.commit_tree(
+        tree,
+        "-p",
+        "HEAD",
+        "-m",
+        "snapshot",
+        env={
+            "GIT_AUTHOR_NAME": "b",
+            "GIT_AUTHOR_EMAIL": "b@b",
+            "GIT_COMMITTER_NAME": "b",
+            "GIT_COMMITTER_EMAIL": "b@b",
+        },
+    )
     repo.git.update_ref(f"refs/bench/{commit}", commit)
     shutil.rmtree(index_path.parent)
     return str(commit)
@@ -66,7 +81,11 @@ def main() -> None:
                 lambda: runlock(config={"a": 1}, repos=[str(root)], runlock_path=lock_path)
             ),
         }
-        table(f"dirty repository of {count} files, no data", interleaved(cases, 7), "GitPython: status + snapshot")
+        table(
+            f"dirty repository of {count} files, no data",
+            interleaved(cases, 7),
+            "GitPython: status + snapshot",
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

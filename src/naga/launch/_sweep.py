@@ -124,6 +124,7 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
         records[key] = record
     _save_state(sweep_dir, records)
     progress = _Progress(len(jobs), len(result.skipped))
+    last_save = [time.monotonic()]
 
     def report(event: str, job: dict[str, Any], outcome: dict[str, Any] | None) -> None:
         record = records[job["key"]]
@@ -138,10 +139,17 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
             record["error"] = (outcome or {}).get("error", "unknown error")
             result.failures[job["label"]] = {"error": record["error"], "log": job["log"]}
         progress.update(event, job["label"], outcome)
-        _save_state(sweep_dir, records)
+        # Saved at most once a second while tasks run (and once at the end): a sweep of many
+        # short tasks would otherwise spend its time rewriting tasks.yaml.
+        if event == "end" and time.monotonic() - last_save[0] > 1.0:
+            _save_state(sweep_dir, records)
+            last_save[0] = time.monotonic()
 
-    backend(jobs, options.n_jobs, report)
-    progress.close()
+    try:
+        backend(jobs, options.n_jobs, report)
+    finally:
+        _save_state(sweep_dir, records)
+        progress.close()
     _summary(result, len(tasks))
     return result
 
