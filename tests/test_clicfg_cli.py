@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import run_script
+
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
 
 SCRIPT = '''
@@ -53,13 +55,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "process.py", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_script(project, "process.py", *args)
 
 
 def test_seed_commands(project: Path) -> None:

@@ -16,7 +16,10 @@ def test_quickstart_script_runs_end_to_end(tmp_path: Path) -> None:
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     done = subprocess.run(
         ["bash", str(ROOT / "scripts" / "quickstart.sh"), "--no-install"],
-        capture_output=True, text=True, timeout=600, env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout

@@ -191,6 +191,39 @@ def test_unchanged_data_is_not_reread(tmp_path: Path) -> None:
     assert hash_path(folder)["hash"] == first["hash"]
 
 
+def _reference_dir_hash(root: Path) -> str:
+    """The documented directory hash, computed independently of naga's code."""
+    import xxhash
+
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    lines = "".join(
+        f"{p.relative_to(root).as_posix()}\0{xxhash.xxh3_128_hexdigest(p.read_bytes())}\n"
+        for p in files
+    )
+    return "xxh3-128:" + xxhash.xxh3_128_hexdigest(lines.encode())
+
+
+def test_many_files_split_over_two_processes(tmp_path: Path) -> None:
+    # 2,500 files: above the threshold where the cold path lists names and has two processes
+    # open, fstat and hash; the warm path then re-reads only the file that changed.
+    folder = tmp_path / "many"
+    old = time.time() - 10
+    for i in range(2500):
+        sub = folder / f"{i // 500}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"{i}.bin").write_bytes(os.urandom(64 + i % 300))
+        os.utime(sub / f"{i}.bin", (old, old))
+    cold = hash_path(folder)
+    assert cold["hash"] == _reference_dir_hash(folder) and cold["files"] == 2500
+    assert hash_path(folder) == cold
+    (folder / "3" / "1700.bin").write_bytes(b"changed")
+    warm = hash_path(folder)
+    assert warm["hash"] == _reference_dir_hash(folder) != cold["hash"]
+    old_files, new_files = dir_manifest(cold["hash"]), dir_manifest(warm["hash"])
+    assert old_files is not None and new_files is not None
+    assert changed_files(old_files, new_files)["modified"] == ["3/1700.bin"]
+
+
 HAMMER = """
 import sys
 from naga.lock import hash_path

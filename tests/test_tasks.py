@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import run_script
 from naga._errors import TaskError
 from naga._yaml import load_yaml
 from naga.launch import SweepOptions
@@ -50,14 +51,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "sweep.py", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_script(project, "sweep.py", *args)
 
 
 def test_seed_sweep_keeps_every_task_output(tmp_path: Path) -> None:

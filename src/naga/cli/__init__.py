@@ -98,6 +98,15 @@ def _render(change: Change) -> str:
     return f"  {change.part:<12} {change.key}: {change.old!r} -> {change.new!r}{note}"
 
 
+def _print_changes(title: str, changes: list[Change], same: str, changed: str) -> None:
+    if not changes:
+        print(f"{title}: {_color(same, '32')}")
+        return
+    print(f"{title}: {_color(f'{len(changes)} {changed}', '33')}")
+    for change in changes:
+        print(_render(change))
+
+
 def _status(args: Any) -> int:
     from naga.cli._status import run_status
     from naga.lock import find_lock
@@ -118,12 +127,7 @@ def _status(args: Any) -> int:
         )
     else:
         for d, changes in report.items():
-            if not changes:
-                print(f"{d}: {_color('up to date', '32')}")
-            else:
-                print(f"{d}: {_color(f'{len(changes)} change(s) since the run', '33')}")
-                for change in changes:
-                    print(_render(change))
+            _print_changes(d, changes, "up to date", "change(s) since the run")
     return 1 if any(report.values()) else 0
 
 
@@ -135,12 +139,10 @@ def _diff(args: Any) -> int:
     changes = compare_locks(a, b)
     if args.json:
         print(json.dumps([c.as_dict() for c in changes], indent=2, default=str))
-    elif not changes:
-        print(f"{args.a} and {args.b}: same config, code, data and environment")
     else:
-        print(f"{args.a} -> {args.b}: {len(changes)} difference(s)")
-        for change in changes:
-            print(_render(change))
+        _print_changes(
+            f"{args.a} -> {args.b}", changes, "same config, code, data and environment", "difference(s)"
+        )
     return 1 if changes else 0
 
 

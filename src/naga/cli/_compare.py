@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["Change", "compare_locks", "flatten"]
+from naga.config._plain import flatten
+
+__all__ = ["Change", "compare_locks"]
 
 
 class Change:
@@ -30,16 +32,6 @@ class Change:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Change) and self.as_dict() == other.as_dict()
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as ``{dotted.key: value}``; an empty dict stays a value."""
-    if isinstance(data, dict) and data:
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: data} if prefix else {}
 
 
 def _mapping_changes(

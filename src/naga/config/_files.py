@@ -67,14 +67,12 @@ def _parse(text: str, path: str, suffix: str) -> Any:
             raise ConfigError(
                 f"config file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}."
             ) from None
-    from naga._yaml import YAMLError, load_yaml
+    from naga._yaml import YAMLError, load_yaml, yaml_problem
 
     try:
         return load_yaml(text)
     except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        line, problem = yaml_problem(exc)
         raise ConfigError(
             f"config file '{path}'{line} is not valid YAML: {problem}. Fix that line."
         ) from None
@@ -140,11 +138,15 @@ def _defaults_list(value: Any, path: str, what: str) -> list[str]:
     )
 
 
-def _lookup(doc: Any, dotted: str) -> Any:
+_MISSING = object()
+
+
+def _lookup(doc: Any, dotted: str, missing: Any = None) -> Any:
+    """The value at a dotted key of nested dicts, or ``missing`` when there is none."""
     node = doc
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
-            return None
+            return missing
         node = node[part]
     return node
 
@@ -210,20 +212,12 @@ def interpolate(
                     f"(${{oc.env:{var.strip()},default}})."
                 )
         for scope in (root, local):
-            if scope is not None and _has(scope, expr):
-                return _lookup(scope, expr)
+            found = _lookup(scope, expr, _MISSING)
+            if found is not _MISSING:
+                return found
         raise ConfigError(
             f"config file '{path}': '{where}' refers to ${{{expr}}}, which points nowhere: "
             f"no key '{expr}' in the file."
         )
 
     return resolve(data, "", 0)
-
-
-def _has(doc: Any, dotted: str) -> bool:
-    node = doc
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-__all__ = ["to_plain"]
+__all__ = ["flatten", "to_plain"]
 
 
 def to_plain(config: Any, _key: str = "") -> Any:
@@ -72,3 +72,18 @@ def _object_to_plain(config: Any, key: str) -> Any:
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as ``{dotted.key: value}``; an empty dict stays a value.
+
+    Example:
+        >>> flatten({"model": {"lr": 0.1}, "seed": 1})
+        {'model.lr': 0.1, 'seed': 1}
+    """
+    if isinstance(data, dict) and data:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: data} if prefix else {}

@@ -33,7 +33,7 @@ _ALIASES = {
 
 def load_slurm_options(path: str) -> dict[str, Any]:
     """Read and check the Slurm options file. Raises ``TaskError`` naming file, line or key."""
-    from naga._yaml import YAMLError, load_yaml
+    from naga._yaml import YAMLError, load_yaml, yaml_problem
 
     if not os.path.isfile(path):
         raise TaskError(
@@ -44,10 +44,9 @@ def load_slurm_options(path: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise TaskError(f"cannot read Slurm options file '{path}': {exc}.") from None
     except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
+        line, problem = yaml_problem(exc)
         raise TaskError(
-            f"Slurm options file '{path}'{line} is not valid YAML: {getattr(exc, 'problem', exc)}."
+            f"Slurm options file '{path}'{line} is not valid YAML: {problem}."
         ) from None
     if data is None:
         data = {}

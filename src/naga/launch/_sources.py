@@ -102,16 +102,13 @@ def _structured(text: str, path: str, suffix: str) -> list[TaskValue]:
                 f"tasks file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}."
             ) from None
     else:
-        from naga._yaml import YAMLError, load_yaml
+        from naga._yaml import YAMLError, load_yaml, yaml_problem
 
         try:
             data = load_yaml(text)
         except YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f" line {mark.line + 1}" if mark is not None else ""
-            raise TaskError(
-                f"tasks file '{path}'{line} is not valid YAML: {getattr(exc, 'problem', exc)}."
-            ) from None
+            line, problem = yaml_problem(exc)
+            raise TaskError(f"tasks file '{path}'{line} is not valid YAML: {problem}.") from None
     if data is None:
         return []
     if not isinstance(data, list):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from naga._errors import LockError
-from naga._yaml import YAMLError, load_yaml
+from naga._yaml import YAMLError, load_yaml, yaml_problem
 
 __all__ = ["LOCK_NAME", "LOCK_VERSION", "find_lock", "load_lock"]
 
@@ -64,10 +64,9 @@ def load_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = load_yaml(lock_file.read_text(encoding="utf-8"))
     except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
+        where, problem = yaml_problem(exc)
         raise LockError(
-            f"{os.fspath(lock_file)!r}{where} is not valid YAML ({getattr(exc, 'problem', exc)}): "
+            f"{os.fspath(lock_file)!r}{where} is not valid YAML ({problem}): "
             f"restore it from version control or rerun the stage to write it again."
         ) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -51,19 +51,25 @@ def hash_file(path: str | os.PathLike[str], size: int | None = None) -> str:
     """The xxh3-128 hex digest of one file (mmap for large files, plain reads for small)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        if size is None:
-            size = os.fstat(fd).st_size
-        if size >= _MMAP_FROM:
-            with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view:
-                return xxhash.xxh3_128_hexdigest(view)
-        if size <= _CHUNK:
-            return xxhash.xxh3_128_hexdigest(os.read(fd, size + 1))
-        hasher = xxhash.xxh3_128()
-        while chunk := os.read(fd, _CHUNK):
-            hasher.update(chunk)
-        return hasher.hexdigest()
+        return _hash_fd(fd, os.fstat(fd).st_size if size is None else size)
     finally:
         os.close(fd)
+
+
+def _hash_fd(fd: int, size: int) -> str:
+    if size >= _MMAP_FROM:
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view:
+            return xxhash.xxh3_128_hexdigest(view)
+    if size <= _CHUNK:
+        data = os.read(fd, size + 1)
+        if len(data) <= size:  # the usual case: the whole file in one read
+            return xxhash.xxh3_128_hexdigest(data)
+        hasher = xxhash.xxh3_128(data)
+    else:
+        hasher = xxhash.xxh3_128()
+    while chunk := os.read(fd, _CHUNK):
+        hasher.update(chunk)
+    return hasher.hexdigest()
 
 
 class _Cache:
@@ -129,16 +135,17 @@ def _cacheable(st: os.stat_result, now: float) -> bool:
     return now - st.st_mtime > _RACY_SECONDS
 
 
-def _walk(root: str, prefix: str = "") -> list[tuple[str, str, os.stat_result]]:
-    """Every file below ``root``: (relative posix path, absolute path, stat). Symlinks followed."""
-    out: list[tuple[str, str, os.stat_result]] = []
+def _walk(root: str, prefix: str = "", *, stat: bool = True) -> list[tuple[Any, ...]]:
+    """Every file below ``root``: (relative posix path, absolute path, stat), or without the stat
+    (no stat call at all where the file system reports entry types). Symlinks followed."""
+    out: list[tuple[Any, ...]] = []
     with os.scandir(root) as entries:
         for entry in entries:
             rel = prefix + entry.name
             if entry.is_dir():
-                out.extend(_walk(entry.path, rel + "/"))
+                out.extend(_walk(entry.path, rel + "/", stat=stat))
             elif entry.is_file():
-                out.append((rel, entry.path, entry.stat()))
+                out.append((rel, entry.path, entry.stat()) if stat else (rel, entry.path))
     return out
 
 
@@ -183,39 +190,69 @@ def _hash_one(path: str, st: os.stat_result, cache: _Cache, now: float) -> str:
 
 def _hash_dir(root: str, cache: _Cache) -> tuple[str, int, int]:
     now = time.time()
+    summary = _unmarshal(cache.get("dirs", root))
+    previous = _unmarshal(cache.get("dirfiles", root))
+    if summary is None and previous is None:
+        return _hash_dir_cold(root, cache, now)
     entries = _walk(root)
     entries.sort()
     stats = [(rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) for rel, _, st in entries]
     # The whole tree's stat fingerprint: when it matches the cached one, nothing was touched
     # and no per-file work is needed (a re-check is then one stat per file).
     fingerprint = xxhash.xxh3_128_hexdigest(marshal.dumps(stats, 2))
-    racy = bool(entries) and now - max(st.st_mtime for _, _, st in entries) <= _RACY_SECONDS
-    summary = _unmarshal(cache.get("dirs", root))
-    if not racy and isinstance(summary, tuple) and summary[0] == fingerprint:
+    if isinstance(summary, tuple) and summary[0] == fingerprint and not _racy(stats, now):
         return summary[1], summary[2], summary[3]
-    previous = _unmarshal(cache.get("dirfiles", root)) or {}
+    known_files = previous if isinstance(previous, dict) else {}
     digests: dict[str, str] = {}
     todo = []
-    for (rel, full, st), key in zip(entries, stats, strict=True):
-        known = previous.get(rel)
+    for (rel, full, _), key in zip(entries, stats, strict=True):
+        known = known_files.get(rel)
         if known is not None and known[0] == key[1:]:
             digests[rel] = known[1]
         else:
-            todo.append((rel, full, st.st_size))
-    digests.update(_hash_many(todo))
-    lines = [f"{rel}\0{digests[rel]}\n" for rel, _, _ in entries]
+            todo.append((rel, full))
+    digests.update((rel, digest) for rel, _, digest in _in_two_processes(_hash_list, todo))
+    return _store_dir(root, cache, now, stats, digests, fingerprint)
+
+
+def _hash_dir_cold(root: str, cache: _Cache, now: float) -> tuple[str, int, int]:
+    """Nothing cached for ``root``: list names only, then open, fstat and hash in two processes.
+
+    The stat of each file comes from ``fstat`` on the descriptor that reads it, so the cold path
+    looks every path up once and shares the lookups, not just the hashing, between processes.
+    """
+    names = _walk(root, stat=False)
+    names.sort()
+    results = _in_two_processes(_hash_list, names)
+    stats = [(rel, *key) for rel, key, _ in results]
+    digests = {rel: digest for rel, _, digest in results}
+    fingerprint = xxhash.xxh3_128_hexdigest(marshal.dumps(stats, 2))
+    return _store_dir(root, cache, now, stats, digests, fingerprint)
+
+
+def _racy(stats: list[tuple[str, int, int, int, int]], now: float) -> bool:
+    return bool(stats) and now - max(key[4] for key in stats) / 1e9 <= _RACY_SECONDS
+
+
+def _store_dir(
+    root: str,
+    cache: _Cache,
+    now: float,
+    stats: list[tuple[str, int, int, int, int]],
+    digests: dict[str, str],
+    fingerprint: str,
+) -> tuple[str, int, int]:
+    """The directory's hash from its files' digests; cache what is safe to cache."""
+    lines = [f"{key[0]}\0{digests[key[0]]}\n" for key in stats]
     dir_digest = xxhash.xxh3_128_hexdigest("".join(lines).encode())
     size = sum(key[3] for key in stats)
-    current = {
-        rel: (key[1:], digests[rel])
-        for (rel, _, st), key in zip(entries, stats, strict=True)
-        if now - st.st_mtime > _RACY_SECONDS
-    }
+    settled = now * 1e9 - _RACY_SECONDS * 1e9
+    current = {key[0]: (key[1:], digests[key[0]]) for key in stats if key[4] < settled}
     cache.put("dirfiles", root, marshal.dumps(current, 2))
-    if not racy:
-        cache.put("dirs", root, marshal.dumps((fingerprint, dir_digest, size, len(entries)), 2))
+    if not _racy(stats, now):
+        cache.put("dirs", root, marshal.dumps((fingerprint, dir_digest, size, len(stats)), 2))
     cache.put("manifests", dir_digest, marshal.dumps(digests, 2))
-    return dir_digest, size, len(entries)
+    return dir_digest, size, len(stats)
 
 
 def _unmarshal(blob: Any) -> Any:
@@ -227,32 +264,41 @@ def _unmarshal(blob: Any) -> Any:
         return None
 
 
-def _hash_list(items: list[tuple[str, str, int]]) -> list[tuple[str, str]]:
-    return [(rel, hash_file(full, size)) for rel, full, size in items]
+def _hash_list(items: list[tuple[str, str]]) -> list[tuple[str, tuple[int, int, int, int], str]]:
+    """(relative path, (device, inode, size, mtime_ns), digest) of each file, one open each."""
+    out = []
+    for rel, full in items:
+        fd = os.open(full, os.O_RDONLY)
+        try:
+            st = os.fstat(fd)
+            out.append((rel, _stat_key(st), _hash_fd(fd, st.st_size)))
+        finally:
+            os.close(fd)
+    return out
 
 
-def _hash_many(items: list[tuple[str, str, int]]) -> dict[str, str]:
-    """Hash many files; split over two processes when it pays (threads lose to the GIL here)."""
+def _in_two_processes(work: Any, items: list[Any]) -> list[Any]:
+    """``work(items)``, split over two processes when it pays (threads lose to the GIL here)."""
     if len(items) < _PARALLEL_FROM or (os.cpu_count() or 1) < 2 or not _fork_is_safe():
-        return dict(_hash_list(items))
+        return list(work(items))
     half = len(items) // 2
     read_fd, write_fd = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child hashes the second half and sends the digests back
+    if pid == 0:  # the child does the second half and sends its results back
         try:
             os.close(read_fd)
             with os.fdopen(write_fd, "wb") as out:
-                out.write(marshal.dumps(_hash_list(items[half:]), 2))
+                out.write(marshal.dumps(work(items[half:]), 2))
         finally:
             os._exit(0)
     os.close(write_fd)
-    mine = _hash_list(items[:half])
+    mine = work(items[:half])
     with os.fdopen(read_fd, "rb") as incoming:
         theirs = incoming.read()
     _, status = os.waitpid(pid, 0)
     if status != 0 or not theirs:
-        return dict(_hash_list(items))
-    return dict(mine + marshal.loads(theirs))
+        return list(work(items))  # the child failed (a file vanished?): redo, raise here
+    return list(mine) + list(marshal.loads(theirs))
 
 
 def _fork_is_safe() -> bool:

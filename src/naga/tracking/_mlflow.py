@@ -16,6 +16,7 @@ from typing import Any
 
 from naga._atomic import atomic_write_text
 from naga._errors import LockError, TrackingError
+from naga.config._plain import flatten
 from naga.lock._format import LOCK_NAME, load_lock
 
 __all__ = ["TAG_HASH", "TAG_ID", "TAG_STATUS", "mlflow_lock", "remembered_run"]
@@ -227,22 +228,14 @@ def _prev_run_id(folder: Path, client: Any) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
-def _flatten(data: Any, prefix: str = "") -> dict[str, str]:
-    if isinstance(data, dict) and data:
-        out: dict[str, str] = {}
-        for key, value in data.items():
-            out.update(_flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: str(data)} if prefix else {}
-
-
 def _log_lock(client: Any, run_id: str, folder: Path, lock: dict[str, Any] | None) -> None:
     from mlflow.entities import Param
 
     if lock is None:
         return
     params, skipped = [], []
-    for key, value in _flatten(lock.get("config") or {}).items():
+    for key, raw in flatten(lock.get("config") or {}).items():
+        value = str(raw)
         if len(key) > _MAX_KEY or "`" in key:
             skipped.append(key)
             continue
