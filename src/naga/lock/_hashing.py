@@ -8,15 +8,22 @@ Unchanged data is not re-read: the hash of every file is cached against its
 ``(device, inode, size, mtime_ns)`` in an SQLite database (WAL mode, safe for concurrent
 processes) under the cache folder; a directory's whole manifest is cached as one row, so a
 re-check of an unchanged tree costs one ``stat`` per file and one query.
+
+A directory with nothing cached is listed by name only (no ``stat``); its files are then opened,
+``fstat``-ed and read by two processes (forked; threads lose to the GIL on small files), so each
+path is looked up once and the look-ups are shared along with the hashing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import marshal
 import mmap
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +43,8 @@ _PARALLEL_FROM = 2000
 _RACY_SECONDS = 2.0
 
 Stat = tuple[int, int, int, int]
+#: One file of a directory: relative path, device, inode, size, mtime_ns.
+Stat5 = tuple[str, int, int, int, int]
 
 
 def cache_dir() -> Path:
@@ -80,7 +89,7 @@ class _Cache:
         try:
             folder = cache_dir()
             folder.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(folder / "hashes-v1.sqlite", timeout=60, isolation_level=None)
+            self.db = sqlite3.connect(folder / "hashes-v2.sqlite", timeout=60, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, hash TEXT)")
@@ -105,6 +114,16 @@ class _Cache:
         except sqlite3.Error:
             return None
         return row[0] if row else None
+
+    def has(self, table: str, key: str) -> bool:
+        if self.db is None:
+            return False
+        try:
+            key_column, _ = _COLUMNS[table]
+            query = f"SELECT 1 FROM {table} WHERE {key_column} = ?"
+            return self.db.execute(query, (key,)).fetchone() is not None
+        except sqlite3.Error:
+            return False
 
     def put(self, table: str, key: str, value: Any) -> None:
         if self.db is None:
@@ -135,17 +154,22 @@ def _cacheable(st: os.stat_result, now: float) -> bool:
     return now - st.st_mtime > _RACY_SECONDS
 
 
-def _walk(root: str, prefix: str = "", *, stat: bool = True) -> list[tuple[Any, ...]]:
-    """Every file below ``root``: (relative posix path, absolute path, stat), or without the stat
-    (no stat call at all where the file system reports entry types). Symlinks followed."""
-    out: list[tuple[Any, ...]] = []
+def _walk(root: str, prefix: str = "", *, stat: bool = True) -> list[Any]:
+    """Every file below ``root``, symlinks followed: ``(relative posix path, device, inode,
+    size, mtime_ns)``, or without a stat call ``(relative posix path, absolute path)``."""
+    out: list[Any] = []
     with os.scandir(root) as entries:
         for entry in entries:
             rel = prefix + entry.name
             if entry.is_dir():
                 out.extend(_walk(entry.path, rel + "/", stat=stat))
-            elif entry.is_file():
-                out.append((rel, entry.path, entry.stat()) if stat else (rel, entry.path))
+            elif not entry.is_file():
+                continue
+            elif stat:
+                st = entry.stat()
+                out.append((rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+            else:
+                out.append((rel, entry.path))
     return out
 
 
@@ -168,13 +192,25 @@ def hash_path(path: str | os.PathLike[str], *, name: str | None = None) -> dict[
     cache = _Cache()
     try:
         if os.path.isdir(target):
-            digest, size, count = _hash_dir(os.path.abspath(target), cache)
+            with _gc_paused():  # tens of thousands of small tuples: collections cost 10-20%
+                digest, size, count = _hash_dir(os.path.abspath(target), cache)
         else:
             st = os.stat(target)
             digest, size, count = _hash_one(target, st, cache, time.time()), st.st_size, 1
     finally:
         cache.close()
     return {"path": target, "hash": f"{ALGORITHM}:{digest}", "size": size, "files": count}
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _hash_one(path: str, st: os.stat_result, cache: _Cache, now: float) -> str:
@@ -191,67 +227,94 @@ def _hash_one(path: str, st: os.stat_result, cache: _Cache, now: float) -> str:
 def _hash_dir(root: str, cache: _Cache) -> tuple[str, int, int]:
     now = time.time()
     summary = _unmarshal(cache.get("dirs", root))
-    previous = _unmarshal(cache.get("dirfiles", root))
-    if summary is None and previous is None:
-        return _hash_dir_cold(root, cache, now)
-    entries = _walk(root)
-    entries.sort()
-    stats = [(rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) for rel, _, st in entries]
+    if summary is None and not cache.has("dirfiles", root):
+        # Nothing known: list names only, and let two processes open, fstat and hash. The stat
+        # comes from the descriptor that reads the file, so each path is looked up once, and
+        # the look-ups are shared between the processes along with the hashing.
+        names = _walk(root, stat=False)
+        names.sort(key=_first)
+        return _store_dir(root, cache, now, *_in_two_processes(_hash_list, names))
+    stats = _walk(root)
+    stats.sort(key=_first)
     # The whole tree's stat fingerprint: when it matches the cached one, nothing was touched
-    # and no per-file work is needed (a re-check is then one stat per file).
-    fingerprint = xxhash.xxh3_128_hexdigest(marshal.dumps(stats, 2))
-    if isinstance(summary, tuple) and summary[0] == fingerprint and not _racy(stats, now):
+    # and no per-file work is needed (a re-check is then one stat per file). The summary is
+    # only stored once no file is racy, so a match is never racy either.
+    if isinstance(summary, tuple) and summary[0] == _fingerprint(stats):
         return summary[1], summary[2], summary[3]
-    known_files = previous if isinstance(previous, dict) else {}
-    digests: dict[str, str] = {}
+    known = _known_files(cache, root)
+    found: dict[str, tuple[Stat5, str]] = {}
     todo = []
-    for (rel, full, _), key in zip(entries, stats, strict=True):
-        known = known_files.get(rel)
-        if known is not None and known[0] == key[1:]:
-            digests[rel] = known[1]
+    for key in stats:
+        entry = known.get(key[0])
+        if entry is not None and entry[0] == key:
+            found[key[0]] = entry
         else:
-            todo.append((rel, full))
-    digests.update((rel, digest) for rel, _, digest in _in_two_processes(_hash_list, todo))
-    return _store_dir(root, cache, now, stats, digests, fingerprint)
+            todo.append((key[0], os.path.join(root, key[0])))
+    new_stats, new_digests = _in_two_processes(_hash_list, todo)
+    found.update(
+        (key[0], (key, digest)) for key, digest in zip(new_stats, new_digests, strict=True)
+    )
+    ordered = [found[rel] for rel in sorted(found)]
+    return _store_dir(root, cache, now, [e[0] for e in ordered], [e[1] for e in ordered])
 
 
-def _hash_dir_cold(root: str, cache: _Cache, now: float) -> tuple[str, int, int]:
-    """Nothing cached for ``root``: list names only, then open, fstat and hash in two processes.
-
-    The stat of each file comes from ``fstat`` on the descriptor that reads it, so the cold path
-    looks every path up once and shares the lookups, not just the hashing, between processes.
-    """
-    names = _walk(root, stat=False)
-    names.sort()
-    results = _in_two_processes(_hash_list, names)
-    stats = [(rel, *key) for rel, key, _ in results]
-    digests = {rel: digest for rel, _, digest in results}
-    fingerprint = xxhash.xxh3_128_hexdigest(marshal.dumps(stats, 2))
-    return _store_dir(root, cache, now, stats, digests, fingerprint)
+def _known_files(cache: _Cache, root: str) -> dict[str, tuple[Stat5, str]]:
+    """What the cache knows of the files of ``root``: ``{rel: (stat, digest)}``."""
+    files = _unmarshal(cache.get("dirfiles", root))  # a big blob: unpacked only when needed
+    if isinstance(files, str):  # a reference to the manifest of the directory's last hash
+        files = _unmarshal(cache.get("manifests", files))
+    stats, digests = _unpack_files(files) or ([], [])
+    return {key[0]: (key, digest) for key, digest in zip(stats, digests, strict=True)}
 
 
-def _racy(stats: list[tuple[str, int, int, int, int]], now: float) -> bool:
-    return bool(stats) and now - max(key[4] for key in stats) / 1e9 <= _RACY_SECONDS
+def _unpack_files(files: Any) -> tuple[list[Stat5], list[str]] | None:
+    """A stored file list, ``(marshalled stats, marshalled digests)``; None when unusable."""
+    if isinstance(files, tuple) and len(files) == 2:
+        stats, digests = _unmarshal(files[0]), _unmarshal(files[1])
+        if isinstance(stats, list) and isinstance(digests, list) and len(stats) == len(digests):
+            return stats, digests
+    return None
+
+
+def _fingerprint(stats: list[Stat5]) -> str:
+    return xxhash.xxh3_128_hexdigest(_stats_blob(stats))
+
+
+def _stats_blob(stats: list[Stat5]) -> bytes:
+    # Version 2: later versions mark shared objects by reference, so equal lists could give
+    # different bytes depending on how their strings are shared.
+    return marshal.dumps(stats, 2)
+
+
+def _first(item: tuple[Any, ...]) -> Any:
+    return item[0]
+
+
+def _racy(mtime_ns: int, now: float) -> bool:
+    return now - mtime_ns / 1e9 <= _RACY_SECONDS
 
 
 def _store_dir(
-    root: str,
-    cache: _Cache,
-    now: float,
-    stats: list[tuple[str, int, int, int, int]],
-    digests: dict[str, str],
-    fingerprint: str,
+    root: str, cache: _Cache, now: float, stats: list[Stat5], digests: list[str]
 ) -> tuple[str, int, int]:
-    """The directory's hash from its files' digests; cache what is safe to cache."""
-    lines = [f"{key[0]}\0{digests[key[0]]}\n" for key in stats]
-    dir_digest = xxhash.xxh3_128_hexdigest("".join(lines).encode())
-    size = sum(key[3] for key in stats)
-    settled = now * 1e9 - _RACY_SECONDS * 1e9
-    current = {key[0]: (key[1:], digests[key[0]]) for key in stats if key[4] < settled}
-    cache.put("dirfiles", root, marshal.dumps(current, 2))
-    if not _racy(stats, now):
-        cache.put("dirs", root, marshal.dumps((fingerprint, dir_digest, size, len(stats)), 2))
-    cache.put("manifests", dir_digest, marshal.dumps(digests, 2))
+    """The directory's hash from its files (sorted by path); cache what is safe to cache.
+
+    The manifest (every file's stat and digest) is stored once, by the directory's hash; the
+    directory's own entry refers to it, unless some files are too recent to be trusted.
+    """
+    lines = "".join([f"{key[0]}\0{digest}\n" for key, digest in zip(stats, digests, strict=True)])
+    dir_digest = xxhash.xxh3_128_hexdigest(lines.encode())
+    size = sum([key[3] for key in stats])
+    stats_blob = _stats_blob(stats)
+    cache.put("manifests", dir_digest, marshal.dumps((stats_blob, marshal.dumps(digests))))
+    if stats and _racy(max([key[4] for key in stats]), now):
+        settled = [(k, d) for k, d in zip(stats, digests, strict=True) if not _racy(k[4], now)]
+        blob = (marshal.dumps([k for k, _ in settled]), marshal.dumps([d for _, d in settled]))
+        cache.put("dirfiles", root, marshal.dumps(blob))
+    else:
+        cache.put("dirfiles", root, marshal.dumps(dir_digest))
+        summary = (xxhash.xxh3_128_hexdigest(stats_blob), dir_digest, size, len(stats))
+        cache.put("dirs", root, marshal.dumps(summary))
     return dir_digest, size, len(stats)
 
 
@@ -264,23 +327,26 @@ def _unmarshal(blob: Any) -> Any:
         return None
 
 
-def _hash_list(items: list[tuple[str, str]]) -> list[tuple[str, tuple[int, int, int, int], str]]:
-    """(relative path, (device, inode, size, mtime_ns), digest) of each file, one open each."""
-    out = []
+def _hash_list(items: list[tuple[str, str]]) -> tuple[list[Stat5], list[str]]:
+    """The stat and digest of each file, one open each: the stat is the open descriptor's."""
+    stats, digests = [], []
     for rel, full in items:
         fd = os.open(full, os.O_RDONLY)
         try:
             st = os.fstat(fd)
-            out.append((rel, _stat_key(st), _hash_fd(fd, st.st_size)))
+            digests.append(_hash_fd(fd, st.st_size))
+            stats.append((rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
         finally:
             os.close(fd)
-    return out
+    return stats, digests
 
 
-def _in_two_processes(work: Any, items: list[Any]) -> list[Any]:
+def _in_two_processes(
+    work: Callable[[list[Any]], tuple[list[Any], list[Any]]], items: list[Any]
+) -> tuple[list[Any], list[Any]]:
     """``work(items)``, split over two processes when it pays (threads lose to the GIL here)."""
     if len(items) < _PARALLEL_FROM or (os.cpu_count() or 1) < 2 or not _fork_is_safe():
-        return list(work(items))
+        return work(items)
     half = len(items) // 2
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -288,17 +354,18 @@ def _in_two_processes(work: Any, items: list[Any]) -> list[Any]:
         try:
             os.close(read_fd)
             with os.fdopen(write_fd, "wb") as out:
-                out.write(marshal.dumps(work(items[half:]), 2))
+                out.write(marshal.dumps(work(items[half:])))
         finally:
             os._exit(0)
     os.close(write_fd)
     mine = work(items[:half])
     with os.fdopen(read_fd, "rb") as incoming:
-        theirs = incoming.read()
+        blob = incoming.read()
     _, status = os.waitpid(pid, 0)
-    if status != 0 or not theirs:
-        return list(work(items))  # the child failed (a file vanished?): redo, raise here
-    return list(mine) + list(marshal.loads(theirs))
+    theirs = _unmarshal(blob) if status == 0 else None
+    if theirs is None:
+        return work(items)  # the child failed (a file vanished?): redo here, raise here
+    return mine[0] + theirs[0], mine[1] + theirs[1]
 
 
 def _fork_is_safe() -> bool:
@@ -318,12 +385,10 @@ def dir_manifest(digest: str) -> dict[str, str] | None:
         blob = cache.get("manifests", digest.split(":", 1)[-1])
     finally:
         cache.close()
-    if not blob:
+    files = _unpack_files(_unmarshal(blob))
+    if files is None:
         return None
-    try:
-        return dict(marshal.loads(blob))
-    except (ValueError, EOFError, TypeError):
-        return None
+    return {key[0]: digest for key, digest in zip(*files, strict=True)}
 
 
 def changed_files(old: dict[str, str], new: dict[str, str]) -> dict[str, list[str]]:
