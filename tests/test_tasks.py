@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import sys
@@ -189,3 +190,36 @@ def test_tasks_key(tmp_path: Path) -> None:
     assert [t.value for t in tasks] == [0.1, 0.2] and tasks[1].origin == "grid.lr[1]"
     with pytest.raises(TaskError, match="not a list"):
         load_tasks(SweepOptions(tasks_key="grid"), {"grid": {"lr": 1}})
+
+
+def test_progress_is_plain_lines_without_a_terminal(project: Path) -> None:
+    (project / "tasks.txt").write_text("1\n2\n13\n")
+    done = run(project, "--tasks", "tasks.txt", "--task_to", "param", "--n_jobs", "2")
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.startswith("naga: ")]
+    assert any(line.startswith("naga: done param=1 [") for line in lines)
+    assert any(line.startswith("naga: FAILED param=13 [") for line in lines)
+    assert any("[3/3] done 2, failed 1, running 0" in line for line in lines)
+    assert "\r" not in done.stderr and "\x1b[" not in done.stderr
+
+
+def test_progress_bar_on_a_terminal(project: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    (project / "tasks.txt").write_text("1\n2\n13\n")
+    child = pexpect.spawn(
+        sys.executable,
+        ["sweep.py", "--tasks", "tasks.txt", "--task_to", "param", "--n_jobs", "2"],
+        cwd=str(project),
+        encoding="utf-8",
+        timeout=120,
+        dimensions=(24, 160),
+    )
+    child.logfile_read = io.StringIO()
+    child.expect_exact("done 2, failed 1, running 0")  # the bar's last state
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    output = child.logfile_read.getvalue()
+    assert "naga tasks" in output and "3/3" in output and "\x1b[" in output  # drawn, coloured
+    assert "naga: done param=1" not in output  # no plain lines on a terminal
+    assert "FAILED param=13: ValueError: unlucky thirteen" in output

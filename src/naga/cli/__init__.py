@@ -141,7 +141,10 @@ def _diff(args: Any) -> int:
         print(json.dumps([c.as_dict() for c in changes], indent=2, default=str))
     else:
         _print_changes(
-            f"{args.a} -> {args.b}", changes, "same config, code, data and environment", "difference(s)"
+            f"{args.a} -> {args.b}",
+            changes,
+            "same config, code, data and environment",
+            "difference(s)",
         )
     return 1 if changes else 0
 

@@ -254,38 +254,64 @@ def _save_state(sweep_dir: Path, records: dict[str, dict[str, Any]]) -> None:
 
 
 class _Progress:
-    """done / failed / running and elapsed time: one rewritten line on a terminal, else lines."""
+    """done / failed / running and elapsed time: a rich progress bar on a terminal, else one
+    plain line per finished task (logs and CI output stay readable)."""
 
     def __init__(self, total: int, skipped: int) -> None:
         self.total, self.done, self.failed, self.running = total, 0, 0, 0
         self.start = time.monotonic()
-        self.tty = sys.stderr.isatty()
         if skipped:
             print(f"naga: {skipped} task(s) already done, skipped", file=sys.stderr)
+        self.bar: Any = None
+        if sys.stderr.isatty() and total:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("naga tasks"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[counts]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("tasks", total=total, counts=self._counts())
+
+    def _counts(self) -> str:
+        return f"done {self.done}, failed {self.failed}, running {self.running}"
 
     def update(self, event: str, label: str, outcome: dict[str, Any] | None) -> None:
+        ok = outcome is not None and outcome.get("ok")
         if event == "start":
             self.running += 1
         else:
             self.running -= 1
-            if outcome is not None and outcome.get("ok"):
+            if ok:
                 self.done += 1
             else:
                 self.failed += 1
-        elapsed = time.monotonic() - self.start
-        status = (
-            f"[{self.done + self.failed}/{self.total}] done {self.done}, failed {self.failed}, "
-            f"running {self.running}, {elapsed:.1f}s"
-        )
-        if self.tty:
-            print(f"\r\033[K{status}", end="", file=sys.stderr, flush=True)
+        finished = self.done + self.failed
+        if self.bar is not None:
+            self.bar.update(self.task, completed=finished, counts=self._counts())
         elif event == "end":
-            word = "done" if outcome is not None and outcome.get("ok") else "FAILED"
-            print(f"naga: {word} {label} {status}", file=sys.stderr, flush=True)
+            elapsed = time.monotonic() - self.start
+            print(
+                f"naga: {'done' if ok else 'FAILED'} {label} [{finished}/{self.total}] "
+                f"{self._counts()}, {elapsed:.1f}s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
-        if self.tty:
-            print(file=sys.stderr)
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _summary(result: SweepResult, total: int) -> None:
