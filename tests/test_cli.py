@@ -135,6 +135,13 @@ def test_diff_and_ls(run_dirs: Path, capsys: pytest.CaptureFixture[str]) -> None
     rows = json.loads(capsys.readouterr().out)
     assert [r["path"] for r in rows] == ["results/pre", "results/train"]
     assert rows[0]["stage"] == "tests/test_cli.py:run_dirs" and rows[0]["status"] == "up to date"
+    # A broken receipt is listed as such and does not hide the other runs.
+    (run_dirs / "results" / "broken").mkdir()
+    (run_dirs / "results" / "broken" / "run.lock").write_text("{{{\n")
+    assert main(["ls", "results"]) == 2
+    captured = capsys.readouterr()
+    assert "results/broken  unreadable run.lock" in captured.out
+    assert "results/train" in captured.out and "not valid YAML" in captured.err
 
 
 def test_log_to_a_sqlite_store(

@@ -168,7 +168,12 @@ def _ls(args: Any) -> int:
         raise NagaError(f"'{args.root}' is not a directory: pass a folder that holds runs.")
     rows = []
     for folder in _find_runs(root):
-        lock = load_lock(folder)
+        try:
+            lock = load_lock(folder)
+        except NagaError as error:  # one broken receipt must not hide the other runs
+            print(f"naga: error: {error}", file=sys.stderr)
+            rows.append({"path": str(folder), "created": None, "error": str(error)})
+            continue
         repos: list[dict[str, Any]] = list((lock.get("repos") or {}).values())
         repo = repos[0] if repos else {}
         commit = (repo.get("commit") or "-")[:8] + ("*" if repo.get("dirty") else "")
@@ -188,8 +193,11 @@ def _ls(args: Any) -> int:
         print(json.dumps(rows, indent=2))
     else:
         for row in rows:
-            print("  ".join(str(row[k]) for k in row))
-    return 0
+            if "error" in row:
+                print(f"{row['path']}  {_color('unreadable run.lock', '31')}")
+            else:
+                print("  ".join(str(row[k]) for k in row))
+    return 2 if any("error" in row for row in rows) else 0
 
 
 def _log(args: Any) -> int:
