@@ -243,3 +243,33 @@ def test_seed_log_py_runs_as_written(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Logged artifacts for run: " in done.stdout
     assert (tmp_path / "mlflow.db").is_file()
+
+
+def test_old_mlruns_folder_is_explained(tmp_path: Path) -> None:
+    # An ./mlruns file store in the working directory makes MLflow's default URI fall back to
+    # it, and MLflow 3 refuses the file store: naga says so and how to fix it (exit 2).
+    folder = make_run(tmp_path, "m")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    make_store = "import mlflow\nwith mlflow.start_run():\n    mlflow.log_param('a', 1)\n"
+    subprocess.run(
+        [sys.executable, "-c", make_store],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env={**env, "MLFLOW_TRACKING_URI": "file:./mlruns", "MLFLOW_ALLOW_FILE_STORE": "true"},
+    )
+    assert (tmp_path / "mlruns").is_dir()
+    done = subprocess.run(
+        [sys.executable, "-m", "naga", "log", str(folder)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "an mlruns folder exists in the working directory" in done.stderr
+    assert "MLFLOW_TRACKING_URI=sqlite:///mlflow.db" in done.stderr
+    assert remembered_run(folder) is None

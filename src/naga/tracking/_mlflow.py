@@ -75,11 +75,15 @@ def mlflow_lock(
             f"that holds {LOCK_NAME}."
         )
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     uri = mlflow.get_tracking_uri()
     _check_reachable(uri)
-    client = _client(uri)
-    experiment_id = _experiment_id(client, uri, experiment)
+    try:
+        client = _client(uri)
+        experiment_id = _experiment_id(client, uri, experiment)
+    except MlflowException as exc:
+        raise TrackingError(_store_error(uri, exc)) from None
     lock = _read_lock(folder)
     key = logical_hash(folder)
     run_tags = {
@@ -137,6 +141,24 @@ def _check_reachable(uri: str) -> None:
         ) from None
 
 
+def _store_error(uri: str, exc: Any) -> str:
+    """Why the tracking store cannot be used, and what to do."""
+    file_store = "://" not in uri or uri.startswith("file:")
+    if file_store and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() != "true":
+        why = (
+            " (MLflow chose it because an mlruns folder exists in the working directory)"
+            if not os.environ.get("MLFLOW_TRACKING_URI")
+            else ""
+        )
+        return (
+            f"MLflow's tracking store is the file store '{uri}'{why}, which MLflow refuses "
+            f"without MLFLOW_ALLOW_FILE_STORE=true: set MLFLOW_TRACKING_URI=sqlite:///mlflow.db "
+            f"(`mlflow migrate-filestore` moves old runs there), or set "
+            f"MLFLOW_ALLOW_FILE_STORE=true to keep the file store."
+        )
+    return f"MLflow tracking store {uri} cannot be used: {getattr(exc, 'message', exc)}"
+
+
 def _client(uri: str) -> Any:
     from mlflow.tracking import MlflowClient
 
@@ -151,7 +173,10 @@ def _client(uri: str) -> Any:
             client = MlflowClient(uri)
             client.search_experiments(max_results=1)
         return client
-    return MlflowClient(uri)
+    client = MlflowClient(uri)
+    if "://" not in uri or uri.startswith("file:"):
+        client.search_experiments(max_results=1)  # a refused file store says so here
+    return client
 
 
 def _experiment_id(client: Any, uri: str, name: str | None) -> str:
