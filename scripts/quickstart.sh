@@ -33,6 +33,8 @@ printf '1\n2\n3\n' > tasks.txt
 step python process.py --tasks tasks.txt --task_to param --n_jobs=3
 step python log.py
 step naga status results/process
+step naga diff results/process/param=1 results/process/param=2 || [ $? = 1 ]  # 1: they differ
 step naga ls results
+step naga log results/process
 echo
 echo "== quickstart done: $work"

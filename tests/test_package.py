@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import naga
 
@@ -32,3 +33,37 @@ def test_unknown_attribute() -> None:
 
     with pytest.raises(AttributeError):
         naga.not_a_name  # noqa: B018
+
+
+FAST_PATH = """
+import sys
+from naga import clicfg
+
+class Config:
+    param = 1
+    save_dir = sys.argv.pop()
+
+@clicfg(config_class=Config)
+def main(cfg):
+    print(cfg.param)
+
+if __name__ == "__main__":
+    main()
+    heavy = ("argparse", "pathlib", "yaml", "typing", "inspect", "dataclasses", "tempfile", "xxhash")
+    print(" ".join(m for m in heavy if m in sys.modules) or "light")
+"""
+
+
+def test_command_line_fast_path_imports_nothing_heavy(tmp_path: Path) -> None:
+    # `python process.py -o param=10` (config.json saved included) must cost little more than a
+    # bare argparse script: none of these modules (each 1-15 ms to import) may be on its path.
+    (tmp_path / "process.py").write_text(FAST_PATH)
+    done = subprocess.run(
+        [sys.executable, "process.py", "-o", "param=10", str(tmp_path / "out")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["10", "light"]
+    assert (tmp_path / "out" / "config.json").is_file()

@@ -27,4 +27,6 @@ def test_quickstart_script_runs_end_to_end(tmp_path: Path) -> None:
     assert "Logged artifacts for run: " in out
     assert "results/process: up to date" in out
     assert "results/process/param=3" in out
+    assert "param: 1 -> 2" in out  # naga diff between two tasks
+    assert "results/process: MLflow run " in out  # naga log
     assert "quickstart done" in out

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 __all__ = ["atomic_write_bytes", "atomic_write_text"]
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename.
 
     The parent folder is created when missing, and fsynced after the rename so the new name
@@ -19,13 +18,13 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int =
         path: The file to write.
         data: Its whole new content.
         mode: Permission bits of the new file (before the umask-free chmod).
-
-    Returns:
-        The path written, as a ``Path``.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(target)
+    # os.path rather than pathlib: this runs before every @clicfg function with a save_dir,
+    # and importing pathlib costs a bare script several milliseconds.
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = _create_temp(target, folder)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -39,23 +38,24 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int =
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(target.parent)
-    return target
+    _fsync_dir(folder)
 
 
 def atomic_write_text(
     path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8", mode: int = 0o644
-) -> Path:
+) -> None:
     """Write ``text`` to ``path`` atomically; see :func:`atomic_write_bytes`."""
-    return atomic_write_bytes(path, text.encode(encoding), mode=mode)
+    atomic_write_bytes(path, text.encode(encoding), mode=mode)
 
 
-def _create_temp(target: Path) -> tuple[int, str]:
+def _create_temp(target: str, folder: str) -> tuple[int, str]:
     """A new exclusive temp file beside ``target`` (``tempfile`` costs ms of import time)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for attempt in range(100):
-        name = f".{target.name}.{os.getpid()}.{time.monotonic_ns() % 10**9}.{attempt}.tmp"
-        tmp = os.path.join(target.parent, name)
+        name = (
+            f".{os.path.basename(target)}.{os.getpid()}.{time.monotonic_ns() % 10**9}.{attempt}.tmp"
+        )
+        tmp = os.path.join(folder, name)
         try:
             return os.open(tmp, flags, 0o600), tmp
         except FileExistsError:
@@ -63,7 +63,7 @@ def _create_temp(target: Path) -> tuple[int, str]:
     raise FileExistsError(f"cannot create a temp file beside {target}")
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync_dir(folder: str) -> None:
     try:
         dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from pathlib import PurePath
 
 from naga._errors import ConfigError
+from naga.config._values import path_types
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def to_plain(config: Any, _key: str = "") -> Any:
     """
     if config is None or isinstance(config, (bool, int, float, str)):
         return config
-    if isinstance(config, PurePath):
+    if isinstance(config, path_types()):
         return str(config)
     if isinstance(config, dict):
         return {str(k): to_plain(v, _join(_key, str(k))) for k, v in config.items()}

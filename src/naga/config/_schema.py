@@ -8,10 +8,9 @@ instance of the user's own class only at the end, in :meth:`ConfigSpec.instantia
 from __future__ import annotations
 
 import sys
-from pathlib import PurePath
 
 from naga._errors import ConfigError, did_you_mean
-from naga.config._values import coerce, parse_value
+from naga.config._values import coerce, parse_value, path_types
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -240,7 +239,7 @@ def _walk(data: dict[str, Any], parts: list[str], *, create: bool) -> dict[str, 
 
 
 def _wants_text(hint: Any) -> bool:
-    if hint is str or (isinstance(hint, type) and issubclass(hint, PurePath)):
+    if hint is str or (isinstance(hint, type) and issubclass(hint, path_types())):
         return True
     args = getattr(hint, "__args__", None)
     if args and type(None) in args:
@@ -268,7 +267,7 @@ def _is_config_class(value: Any) -> bool:
 
 def _is_config_instance(value: Any) -> bool:
     return (
-        not isinstance(value, (*_SCALARS, list, tuple, dict, set, frozenset, PurePath, type))
+        not isinstance(value, (*_SCALARS, list, tuple, dict, set, frozenset, *path_types(), type))
         and _is_config_class(type(value))
         and (hasattr(value, "__dict__") or hasattr(type(value), "__dataclass_fields__"))
     )

@@ -7,7 +7,6 @@ Kept free of heavy imports: this runs on every command line, so ``typing``, ``ya
 from __future__ import annotations
 
 import sys
-from pathlib import PurePath
 
 from naga._errors import ConfigError
 
@@ -16,10 +15,17 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-__all__ = ["coerce", "parse_value", "type_name"]
+__all__ = ["coerce", "parse_value", "path_types", "type_name"]
 
 _NULLS = {"null": None, "none": None, "~": None, "None": None}
 _BOOLS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
+
+
+def path_types() -> tuple[type, ...]:
+    """``(pathlib.PurePath,)`` once pathlib is imported, else ``()``: no value or type hint can
+    be a path before then, and importing pathlib would cost a bare script several ms."""
+    module = sys.modules.get("pathlib")
+    return (module.PurePath,) if module is not None else ()
 
 
 def parse_value(text: str) -> Any:
@@ -138,9 +144,10 @@ def _coerce(value: Any, hint: Any) -> Any:
         if isinstance(value, (dict, list)) or value is None:
             raise ValueError(value)
         return value if isinstance(value, str) else _scalar_text(value)
-    if isinstance(hint, type) and issubclass(hint, PurePath):
-        if isinstance(value, (str, PurePath)):
-            return hint(value)
+    if isinstance(hint, type) and issubclass(hint, path_types()):
+        if isinstance(value, (str, *path_types())):
+            path_class: Any = hint
+            return path_class(value)
         raise ValueError(value)
     if hint in (list, tuple, set, frozenset):
         if isinstance(value, (list, tuple, set, frozenset)):

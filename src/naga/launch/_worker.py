@@ -83,6 +83,11 @@ def run_task(job: dict[str, Any]) -> dict[str, Any]:
     try:
         _load(job["entry"]).run_resolved(job["config"])
         return {"ok": True}
+    except SystemExit as exc:  # sys.exit() in a task: its status decides, as for a script
+        if exc.code in (None, 0):
+            return {"ok": True}
+        traceback.print_exc()
+        return {"ok": False, "error": f"SystemExit: {exc.code}"}
     except BaseException as exc:  # the task's failure is reported, the worker lives on
         traceback.print_exc()
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}".strip()}
