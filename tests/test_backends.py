@@ -196,3 +196,53 @@ def test_dask_unreachable(project: Path) -> None:
         and "no Dask scheduler answered" in done.stderr
         and "Traceback" not in done.stderr
     )
+
+
+SLOW = """
+import time
+from pathlib import Path
+from naga import clicfg
+
+class Config:
+    param = 1
+    save_dir = "results/slow"
+
+@clicfg(config_class=Config)
+def main(cfg: Config):
+    Path(f"started-{cfg.param}").write_text("")
+    time.sleep(300)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@needs_slurm
+def test_slurm_ctrl_c_cancels_the_array(tmp_path: Path) -> None:
+    import signal
+
+    assert slurm_ready(), "NAGA_REQUIRE_SLURM=1 but Slurm is not running"
+    (tmp_path / "slow.py").write_text(SLOW)
+    (tmp_path / "tasks.txt").write_text("1\n2\n")
+    (tmp_path / "slurm.yaml").write_text("timeout_min: 10\ncpus_per_task: 1\n")
+    args = ["--tasks", "tasks.txt", "--task_to", "param", "--slurm_config", "slurm.yaml"]
+    proc = subprocess.Popen(
+        [sys.executable, "slow.py", *args], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "started-1").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "naga: interrupted: 0 task(s) done" in err
+    array = next((tmp_path / "results/slow/slurm").glob("*_0")).name.split("_")[0]
+    for _ in range(60):  # scancel is asynchronous: the jobs leave the queue shortly after
+        queue = subprocess.run(
+            ["squeue", "-h", "-j", array], capture_output=True, text=True, check=False
+        )
+        if not queue.stdout.strip():
+            break
+        time.sleep(1)
+    assert not queue.stdout.strip(), queue.stdout

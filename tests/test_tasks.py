@@ -223,3 +223,72 @@ def test_progress_bar_on_a_terminal(project: Path) -> None:
     assert "naga tasks" in output and "3/3" in output and "\x1b[" in output  # drawn, coloured
     assert "naga: done param=1" not in output  # no plain lines on a terminal
     assert "FAILED param=13: ValueError: unlucky thirteen" in output
+
+
+INTERRUPTIBLE = """
+import time
+from pathlib import Path
+from naga import clicfg
+
+class Config:
+    param = 1
+    save_dir = "results/slow"
+
+@clicfg(config_class=Config)
+def main(cfg: Config):
+    Path(f"started-{cfg.param}").write_text("")
+    if cfg.param >= 3 and not Path("fast").exists():
+        time.sleep(60)
+    Path(cfg.save_dir).mkdir(parents=True, exist_ok=True)
+    (Path(cfg.save_dir) / "out.txt").write_text(str(cfg.param))
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("whole_group", [True, False], ids=["ctrl-c", "parent-only"])
+def test_ctrl_c_stops_the_sweep_cleanly_and_a_rerun_continues(
+    tmp_path: Path, whole_group: bool
+) -> None:
+    import os
+    import signal
+    import time
+
+    (tmp_path / "slow.py").write_text(INTERRUPTIBLE)
+    (tmp_path / "tasks.txt").write_text("1\n2\n3\n4\n5\n")
+    args = [
+        sys.executable,
+        "slow.py",
+        "--tasks",
+        "tasks.txt",
+        "--task_to",
+        "param",
+        "--n_jobs",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not ((tmp_path / "started-3").exists() and (tmp_path / "started-4").exists()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.3)  # both long tasks are inside their sleep
+    # Ctrl-C in a terminal reaches the whole foreground group; `kill -INT` only the parent.
+    os.killpg(proc.pid, signal.SIGINT) if whole_group else proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "naga: interrupted: 2 task(s) done, 0 failed, 3 stopped or not started" in err
+    state = load_yaml((tmp_path / "results/slow/tasks.yaml").read_text())["tasks"]
+    assert [t["status"] for t in state] == ["done", "done", "interrupted", "interrupted", "pending"]
+    alive = subprocess.run(["pgrep", "-f", "naga.launch._worker"], capture_output=True, text=True)
+    for pid in alive.stdout.split():  # no worker of this sweep is left behind
+        cwd = os.readlink(f"/proc/{pid}/cwd") if os.path.exists(f"/proc/{pid}/cwd") else ""
+        assert cwd != str(tmp_path)
+
+    (tmp_path / "fast").write_text("")
+    again = run_script(tmp_path, "slow.py", *args[2:])
+    assert again.returncode == 0, again.stderr
+    assert "5 task(s): 3 done, 2 skipped (done before), 0 failed" in again.stderr

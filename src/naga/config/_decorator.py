@@ -143,7 +143,12 @@ class ClicfgFunction:
         if parsed.sweep.active:
             from naga.launch import run_sweep
 
-            result = run_sweep(self, data, parsed.sweep)
+            try:
+                result = run_sweep(self, data, parsed.sweep)
+            except KeyboardInterrupt:
+                if script:  # the sweep said what it stopped: no traceback, the shell's status
+                    raise SystemExit(130) from None
+                raise
             if script and result.exit_code:
                 raise SystemExit(result.exit_code)
             return ("done", result)

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,19 +36,40 @@ def run_local(
     for job in jobs:
         pending.put(job)
     lock = threading.Lock()
+    stop = threading.Event()
+    workers: set[_Worker] = set()
 
     def locked_report(event: str, job: dict[str, Any], result: dict[str, Any] | None) -> None:
         with lock:
             report(event, job, result)
 
-    threads = [
-        threading.Thread(target=_drive, args=(pending, locked_report), daemon=True)
-        for _ in range(max(1, min(n_jobs, len(jobs))))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # Each driver thread says when it is done on this queue. Waiting on it rather than on
+    # Thread.join matters: a Ctrl-C that interrupts join() marks the thread stopped while it
+    # still runs (CPython bpo-45274), and the interrupted tasks would go unreported.
+    finished: queue.Queue[None] = queue.Queue()
+    count = max(1, min(n_jobs, len(jobs)))
+    for _ in range(count):
+        threading.Thread(
+            target=_drive, args=(pending, locked_report, stop, workers, finished), daemon=True
+        ).start()
+    remaining = count
+    try:
+        while remaining:
+            finished.get()
+            remaining -= 1
+    except KeyboardInterrupt:
+        # Ctrl-C: no new task starts, running ones are stopped and reported as interrupted.
+        stop.set()
+        for worker in list(workers):
+            worker.proc.kill()
+        deadline = time.monotonic() + 10
+        while remaining and time.monotonic() < deadline:
+            try:
+                finished.get(timeout=max(0.0, deadline - time.monotonic()))
+                remaining -= 1
+            except queue.Empty:
+                break
+        raise
 
 
 class _Worker:
@@ -86,22 +108,37 @@ class _Worker:
         self.results.close()
 
 
-def _drive(pending: queue.Queue[dict[str, Any]], report: Callable[..., None]) -> None:
+def _drive(
+    pending: queue.Queue[dict[str, Any]],
+    report: Callable[..., None],
+    stop: threading.Event,
+    workers: set[_Worker],
+    finished: queue.Queue[None],
+) -> None:
     worker: _Worker | None = None
     try:
-        while True:
+        while not stop.is_set():
             try:
                 job = pending.get_nowait()
             except queue.Empty:
                 return
             if worker is None:
                 worker = _Worker()
+                workers.add(worker)
             report("start", job, None)
             result = worker.run(job)
-            if result is None:
-                result = {"ok": False, "error": worker.died()}
+            if result is None or result.get("interrupted"):
+                if result is not None:
+                    stop.set()  # Ctrl-C reached the task: the user is stopping the sweep
+                error = worker.died()
+                workers.discard(worker)
                 worker = None
+                if result is None:
+                    result = {"ok": False, "error": error}
+                if stop.is_set():
+                    result = {"ok": False, "error": "interrupted", "interrupted": True}
             report("end", job, result)
     finally:
         if worker is not None:
             worker.close()
+        finished.put(None)

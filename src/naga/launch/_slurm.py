@@ -84,7 +84,6 @@ def run_slurm(
 ) -> None:
     """Submit ``jobs`` as one Slurm job array and report each task's start and end."""
     import submitit
-    from submitit.core.utils import pickle_load
 
     from naga.launch._worker import run_task
 
@@ -99,11 +98,27 @@ def run_slurm(
     executor.update_parameters(**{"array_parallelism": n_jobs, **options})
     with executor.batch():
         futures = [executor.submit(run_task, job) for job in jobs]
+    array_id = futures[0].job_id.split("_")[0]
+    try:
+        _watch(futures, jobs, array_id, report)
+    except KeyboardInterrupt:  # Ctrl-C: the array this sweep submitted is cancelled with it
+        subprocess.run(["scancel", array_id], capture_output=True, check=False)
+        raise
+
+
+def _watch(
+    futures: list[Any],
+    jobs: list[dict[str, Any]],
+    array_id: str,
+    report: Callable[[str, dict[str, Any], dict[str, Any] | None], None],
+) -> None:
+    from submitit.core.utils import pickle_load
+
     pending = dict(zip((f.job_id for f in futures), zip(futures, jobs, strict=True), strict=True))
     started: set[str] = set()
     missing: dict[str, int] = {}
     while pending:
-        states = _queue_states(futures[0].job_id.split("_")[0])
+        states = _queue_states(array_id)
         for job_id, (future, job) in list(pending.items()):
             state = states.get(job_id)
             if state == "RUNNING" and job_id not in started:

@@ -134,6 +134,8 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
             record["status"] = "done"
             record.pop("error", None)
             result.done.append(job["label"])
+        elif outcome is not None and outcome.get("interrupted"):
+            record["status"] = "interrupted"
         else:
             record["status"] = "failed"
             record["error"] = (outcome or {}).get("error", "unknown error")
@@ -147,6 +149,19 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
 
     try:
         backend(jobs, options.n_jobs, report)
+    except KeyboardInterrupt:
+        for record in records.values():
+            if record["status"] == "running":
+                record["status"] = "interrupted"
+        progress.close()
+        stopped = sum(r["status"] in ("interrupted", "pending") for r in records.values())
+        print(
+            f"\nnaga: interrupted: {len(result.done)} task(s) done, {len(result.failures)} "
+            f"failed, {stopped} stopped or not started. State: {sweep_dir / STATE_FILE}\n"
+            f"naga: rerun the same command to run only the tasks that did not finish.",
+            file=sys.stderr,
+        )
+        raise
     finally:
         _save_state(sweep_dir, records)
         progress.close()
@@ -289,13 +304,14 @@ class _Progress:
 
     def update(self, event: str, label: str, outcome: dict[str, Any] | None) -> None:
         ok = outcome is not None and outcome.get("ok")
+        interrupted = outcome is not None and outcome.get("interrupted")
         if event == "start":
             self.running += 1
         else:
             self.running -= 1
             if ok:
                 self.done += 1
-            else:
+            elif not interrupted:
                 self.failed += 1
         finished = self.done + self.failed
         if self.bar is not None:
@@ -303,7 +319,8 @@ class _Progress:
         elif event == "end":
             elapsed = time.monotonic() - self.start
             print(
-                f"naga: {'done' if ok else 'FAILED'} {label} [{finished}/{self.total}] "
+                f"naga: {'done' if ok else 'interrupted' if interrupted else 'FAILED'} {label} "
+                f"[{finished}/{self.total}] "
                 f"{self._counts()}, {elapsed:.1f}s",
                 file=sys.stderr,
                 flush=True,
@@ -312,6 +329,7 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+            self.bar = None
 
 
 def _summary(result: SweepResult, total: int) -> None:

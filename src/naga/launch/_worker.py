@@ -83,6 +83,9 @@ def run_task(job: dict[str, Any]) -> dict[str, Any]:
     try:
         _load(job["entry"]).run_resolved(job["config"])
         return {"ok": True}
+    except KeyboardInterrupt:  # Ctrl-C reached the task: the sweep is being stopped
+        traceback.print_exc()
+        return {"ok": False, "error": "interrupted", "interrupted": True}
     except SystemExit as exc:  # sys.exit() in a task: its status decides, as for a script
         if exc.code in (None, 0):
             return {"ok": True}
@@ -124,8 +127,14 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.close(devnull)
     results = os.fdopen(int(os.environ["NAGA_RESULT_FD"]), "wb")
-    while (job := read_frame(jobs)) is not None:
-        write_frame(results, run_task(job))
+    try:
+        while (job := read_frame(jobs)) is not None:
+            result = run_task(job)
+            write_frame(results, result)
+            if result.get("interrupted"):
+                return
+    except (BrokenPipeError, KeyboardInterrupt):
+        return  # the sweep was stopped (Ctrl-C): leave quietly, the parent reports it
 
 
 if __name__ == "__main__":
