@@ -19,3 +19,27 @@ def run_script(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+#: A sweep script whose tasks 3 and up sleep a minute (unless a file `fast` exists), each task
+#: first leaving a `started-<param>` file: for tests that stop a sweep while tasks run.
+SLOW_SCRIPT = """
+import time
+from pathlib import Path
+from naga import clicfg
+
+class Config:
+    param = 1
+    save_dir = "results/slow"
+
+@clicfg(config_class=Config)
+def main(cfg: Config):
+    Path(f"started-{cfg.param}").write_text("")
+    if cfg.param >= 3 and not Path("fast").exists():
+        time.sleep(60)
+    Path(cfg.save_dir).mkdir(parents=True, exist_ok=True)
+    (Path(cfg.save_dir) / "out.txt").write_text(str(cfg.param))
+
+if __name__ == "__main__":
+    main()
+"""

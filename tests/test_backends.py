@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import SLOW_SCRIPT
 from naga._yaml import load_yaml
 
 SCRIPT = """
@@ -198,39 +199,20 @@ def test_dask_unreachable(project: Path) -> None:
     )
 
 
-SLOW = """
-import time
-from pathlib import Path
-from naga import clicfg
-
-class Config:
-    param = 1
-    save_dir = "results/slow"
-
-@clicfg(config_class=Config)
-def main(cfg: Config):
-    Path(f"started-{cfg.param}").write_text("")
-    time.sleep(300)
-
-if __name__ == "__main__":
-    main()
-"""
-
-
 @needs_slurm
 def test_slurm_ctrl_c_cancels_the_array(tmp_path: Path) -> None:
     import signal
 
     assert slurm_ready(), "NAGA_REQUIRE_SLURM=1 but Slurm is not running"
-    (tmp_path / "slow.py").write_text(SLOW)
-    (tmp_path / "tasks.txt").write_text("1\n2\n")
+    (tmp_path / "slow.py").write_text(SLOW_SCRIPT)
+    (tmp_path / "tasks.txt").write_text("3\n4\n")
     (tmp_path / "slurm.yaml").write_text("timeout_min: 10\ncpus_per_task: 1\n")
     args = ["--tasks", "tasks.txt", "--task_to", "param", "--slurm_config", "slurm.yaml"]
     proc = subprocess.Popen(
         [sys.executable, "slow.py", *args], cwd=tmp_path, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 300
-    while not (tmp_path / "started-1").exists():
+    while not (tmp_path / "started-3").exists():
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_script
+from helpers import SLOW_SCRIPT, run_script
 from naga._errors import TaskError
 from naga._yaml import load_yaml
 from naga.launch import SweepOptions
@@ -225,28 +225,6 @@ def test_progress_bar_on_a_terminal(project: Path) -> None:
     assert "FAILED param=13: ValueError: unlucky thirteen" in output
 
 
-INTERRUPTIBLE = """
-import time
-from pathlib import Path
-from naga import clicfg
-
-class Config:
-    param = 1
-    save_dir = "results/slow"
-
-@clicfg(config_class=Config)
-def main(cfg: Config):
-    Path(f"started-{cfg.param}").write_text("")
-    if cfg.param >= 3 and not Path("fast").exists():
-        time.sleep(60)
-    Path(cfg.save_dir).mkdir(parents=True, exist_ok=True)
-    (Path(cfg.save_dir) / "out.txt").write_text(str(cfg.param))
-
-if __name__ == "__main__":
-    main()
-"""
-
-
 @pytest.mark.parametrize("whole_group", [True, False], ids=["ctrl-c", "parent-only"])
 def test_ctrl_c_stops_the_sweep_cleanly_and_a_rerun_continues(
     tmp_path: Path, whole_group: bool
@@ -255,7 +233,7 @@ def test_ctrl_c_stops_the_sweep_cleanly_and_a_rerun_continues(
     import signal
     import time
 
-    (tmp_path / "slow.py").write_text(INTERRUPTIBLE)
+    (tmp_path / "slow.py").write_text(SLOW_SCRIPT)
     (tmp_path / "tasks.txt").write_text("1\n2\n3\n4\n5\n")
     args = [
         sys.executable,
