@@ -61,7 +61,7 @@ def test_status_up_to_date_then_each_kind_of_change(
     (run_dirs / "data" / "b.csv").write_text("changed")
     assert main(["status", "results/pre"]) == 1
     out = capsys.readouterr().out
-    assert ".:stage.py: changed since the run" in out
+    assert ".:stage.py: modified since the run" in out
     assert "data: 'xxh3-128:" in out and "data/b.csv: modified" in out
 
     # The downstream stage is stale because its upstream is.
@@ -122,6 +122,33 @@ def test_package_upgrade_in_a_venv(tmp_path: Path, git_repo: Path) -> None:
     done = naga_cmd("status", str(tmp_path / "run"), python=python)
     assert done.returncode == 1
     assert "packages.fakepkg: '1.0' -> '2.0'" in done.stdout
+
+
+def test_status_names_each_code_change_against_the_snapshot(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The run was made from a dirty tree: its snapshot holds an edit and an untracked file.
+    monkeypatch.chdir(git_repo)
+    (git_repo / ".gitignore").write_text("*.log\n")
+    (git_repo / "README.md").write_text("edited before the run\n")
+    (git_repo / "notes.txt").write_text("untracked, in the snapshot\n")
+    (git_repo / "keep.txt").write_text("untracked, unchanged\n")
+    runlock(config={"p": 1}, repos=["."], runlock_path="results/r/run.lock")
+    assert main(["status", "results/r"]) == 0
+    capsys.readouterr()
+
+    (git_repo / "notes.txt").unlink()
+    (git_repo / "new.py").write_text("x = 1\n")
+    (git_repo / "README.md").write_text("edited after the run\n")
+    (git_repo / "debug.log").write_text("ignored\n")
+    (git_repo / "results" / "r" / "out.txt").write_text("a run's output is not code\n")
+    assert main(["status", "--json", "results/r"]) == 1
+    changes = json.loads(capsys.readouterr().out)["results/r"]["changes"]
+    assert {c["key"]: c["note"] for c in changes if c["part"] == "code"} == {
+        ".:README.md": "modified since the run",
+        ".:new.py": "added since the run",
+        ".:notes.txt": "deleted since the run",
+    }
 
 
 def test_diff_and_ls(run_dirs: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -104,10 +104,10 @@ def _code(lock: dict[str, Any]) -> list[Change]:
                 Change("code", name, rev, None, "recorded commit not found in the repository")
             )
             continue
-        for file in edited:
+        for file, kind in edited.items():
             if _inside_a_run(root, file):
                 continue
-            changes.append(Change("code", f"{name}:{file}", None, None, "changed since the run"))
+            changes.append(Change("code", f"{name}:{file}", None, None, f"{kind} since the run"))
     return changes
 
 

@@ -175,23 +175,22 @@ def _remote(root: Path) -> str | None:
     return urls.get("remote.origin.url") or next(iter(urls.values()), None)
 
 
-def changed_paths(root: str | os.PathLike[str], rev: str) -> list[str]:
-    """Paths of the working tree that differ from ``rev`` (edited, added, deleted, untracked)."""
-    untracked = set(git(["ls-files", "--others", "--exclude-standard"], root).splitlines())
-    in_rev = set(git(["ls-tree", "-r", "--name-only", rev], root).splitlines())
-    # `git diff <rev>` sees untracked files of a snapshot as deleted: those are compared below.
-    changed = {
-        p for p in git(["diff", "--name-only", rev, "--"], root).splitlines() if p not in untracked
+_KINDS = {"A": "added", "D": "deleted"}
+
+
+def changed_paths(root: str | os.PathLike[str], rev: str) -> dict[str, str]:
+    """How the working tree differs from commit ``rev``: ``{path: added|modified|deleted}``.
+
+    The working tree is written to a tree exactly as for a snapshot (tracked changes and
+    untracked, not-ignored files, through a temporary index) and compared with ``rev``'s tree
+    in one ``git diff-tree``: no per-file git call, however many files changed.
+    """
+    repo = repo_root(root)
+    tree = _working_tree(repo, _head(repo)["index"])
+    out = git(["diff-tree", "-r", "--no-renames", "--name-status", "-z", rev, tree], repo)
+    fields = out.split("\0")
+    return {
+        path: _KINDS.get(status[:1], "modified")
+        for status, path in zip(fields[0::2], fields[1::2], strict=False)
+        if path
     }
-    changed.update(p for p in untracked if p not in in_rev)
-    for path in sorted(untracked & in_rev):
-        if _blob(root, rev, path) != git(["hash-object", "--", path], root).strip():
-            changed.add(path)
-    return sorted(changed)
-
-
-def _blob(root: str | os.PathLike[str], rev: str, path: str) -> str:
-    try:
-        return git(["rev-parse", f"{rev}:{path}"], root).strip()
-    except subprocess.CalledProcessError:
-        return ""
