@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -283,3 +285,44 @@ def test_repository_without_commits_and_detached_head(tmp_path: Path, git_repo: 
     git(git_repo, "checkout", "-q", "--detach")
     detached = git_state(git_repo)
     assert detached["branch"] is None and detached["dirty"] is False
+
+
+UNREADABLE = """
+import os, sys
+from naga.lock import hash_path
+if os.geteuid() == 0:
+    os.setuid(65534)  # as nobody: root reads any file, whatever its mode
+try:
+    hash_path(sys.argv[1])
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+def test_unreadable_or_special_data_files(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "ok.txt").write_text("ok")
+    os.mkfifo(folder / "pipe")
+    (folder / "gone").symlink_to(folder / "missing")
+    assert hash_path(folder)["files"] == 1  # a FIFO and a dangling link are not data
+    with pytest.raises(LockError, match="is not a regular file"):
+        hash_path(folder / "pipe")  # never opened: a FIFO would block the read
+
+    shared = Path(tempfile.mkdtemp(prefix="naga-unreadable-"))  # reachable by nobody
+    try:
+        shared.chmod(0o777)
+        locked = shared / "locked.bin"
+        locked.write_text("x")
+        locked.chmod(0)
+        done = subprocess.run(
+            [sys.executable, "-c", UNREADABLE, str(locked)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "NAGA_CACHE_DIR": str(shared / "cache")},
+        )
+        assert done.stdout.startswith("LockError cannot read data file"), done.stdout + done.stderr
+        assert "locked.bin" in done.stdout and "Permission denied" in done.stdout
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

@@ -22,6 +22,7 @@ import marshal
 import mmap
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -180,7 +181,7 @@ def hash_path(path: str | os.PathLike[str], *, name: str | None = None) -> dict[
         ``{path, hash: "xxh3-128:<hex>", size, files}``.
 
     Raises:
-        LockError: The path does not exist.
+        LockError: The path does not exist, or a file in it cannot be read.
 
     Example:
         >>> hash_path("data/input.csv")  # doctest: +SKIP
@@ -196,7 +197,18 @@ def hash_path(path: str | os.PathLike[str], *, name: str | None = None) -> dict[
                 digest, size, count = _hash_dir(os.path.abspath(target), cache)
         else:
             st = os.stat(target)
+            if not stat.S_ISREG(st.st_mode):
+                raise LockError(
+                    f"data path '{target}' is not a regular file or a directory (a pipe, socket "
+                    f"or device): pass the files it stands for."
+                )
             digest, size, count = _hash_one(target, st, cache, time.time()), st.st_size, 1
+    except OSError as exc:  # unreadable, or removed while being hashed
+        where = exc.filename or target
+        raise LockError(
+            f"cannot read data file '{where}' ({exc.strerror}): fix its permissions, or leave "
+            f"it out of data=."
+        ) from None
     finally:
         cache.close()
     return {"path": target, "hash": f"{ALGORITHM}:{digest}", "size": size, "files": count}
