@@ -289,13 +289,16 @@ def _promote(client: Any, experiment_id: str, key: str, run_id: str) -> None:
     )
     if not runs:
         return
-    newest = max(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))
-    for run in runs:
-        if run.info.run_id == newest.info.run_id:
-            continue
-        client.set_tag(run.info.run_id, TAG_STATUS, "deprecated")
-        client.set_tag(run.info.run_id, TAG_SUPERSEDED_BY, newest.info.run_id)
-        client.set_tag(newest.info.run_id, TAG_SUPERSEDES, run.info.run_id)
+    from mlflow.entities import RunTag
+
+    newest = max(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id)).info.run_id
+    older = [run.info.run_id for run in runs if run.info.run_id != newest]
+    for old in older:  # one request per run: this matters against a remote server
+        client.log_batch(
+            old, tags=[RunTag(TAG_STATUS, "deprecated"), RunTag(TAG_SUPERSEDED_BY, newest)]
+        )
+    if older:
+        client.set_tag(newest, TAG_SUPERSEDES, older[-1])
 
 
 @contextlib.contextmanager
