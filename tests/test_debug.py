@@ -6,7 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -187,3 +189,72 @@ def test_off_means_untouched_and_config_errors_stay_clean(monkeypatch: pytest.Mo
     with pytest.raises(ConfigError, match="param expects int"):
         main(argv=["-o", "param=x"])
     assert "ctx" not in sys.modules["__main__"].__dict__
+
+
+KERNEL_CELL = """
+import os, sys
+sys.path.insert(0, os.getcwd())
+from process import main  # the seed's script, imported: clicfg parses nothing
+main()
+"""
+
+
+@pytest.fixture
+def kernel(project: Path) -> Iterator[Any]:
+    """A real Jupyter kernel (ipykernel) in the project folder, with NAGA_DEBUG=1."""
+    manager_module = pytest.importorskip("jupyter_client.manager")
+    pytest.importorskip("ipykernel")
+    env = {**os.environ, "NAGA_DEBUG": "1", "IPYTHONDIR": str(project / ".ipython")}
+    env.pop("NAGA_WORKER", None)
+    manager, client = manager_module.start_new_kernel(
+        kernel_name="python3", cwd=str(project), env=env, startup_timeout=120
+    )
+    try:
+        yield client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def _outputs(client: Any, msg_id: str, answers: list[str] | None = None) -> tuple[str, str]:
+    """Run until the cell is idle: its text output and status, answering input requests."""
+    text, status = [], ""
+    while True:
+        if answers is not None:
+            try:
+                request = client.get_stdin_msg(timeout=0.05)
+                text.append(request["content"]["prompt"])
+                client.input(answers.pop(0))
+            except Exception:
+                pass
+        try:
+            msg = client.get_iopub_msg(timeout=0.05)
+        except Exception:
+            continue
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            text.append(content["text"])
+        elif kind == "error":
+            status = content["ename"]
+        elif kind == "status" and content["execution_state"] == "idle":
+            return "".join(text), status
+
+
+def test_jupyter_kernel_without_stdin_fills_ctx(kernel: Any) -> None:
+    msg_id = kernel.execute(KERNEL_CELL, allow_stdin=False)
+    out, error = _outputs(kernel, msg_id)
+    assert error == "ZeroDivisionError"
+    assert "naga: unsafe_debug: " in out and "locals in ctx" in out
+    msg_id = kernel.execute("print(ctx['a'], ctx['cfg'].param)")
+    assert _outputs(kernel, msg_id)[0].strip() == "0 1"
+
+
+def test_jupyter_kernel_with_stdin_opens_the_debugger(kernel: Any) -> None:
+    msg_id = kernel.execute(KERNEL_CELL, allow_stdin=True)
+    out, error = _outputs(kernel, msg_id, answers=["a", "q"])
+    assert PROMPT in out and "\n0\n" in out  # `a` at the debugger prompt printed the local
+    assert error == "ZeroDivisionError"  # then the same exception propagated to the cell
+    msg_id = kernel.execute("print(ctx['cfg'].param)")
+    assert _outputs(kernel, msg_id)[0].strip() == "1"

@@ -120,6 +120,9 @@ def _is_caller(tb: types.TracebackType, exc: BaseException) -> bool:
 def _has_terminal() -> bool:
     if os.environ.get("NAGA_WORKER") == "1":
         return False
+    kernel = getattr(_ipython(), "kernel", None)
+    if kernel is not None:  # a Jupyter kernel: input goes through the front end, when it allows
+        return bool(getattr(kernel, "_allow_stdin", False))
     try:
         return sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
     except (AttributeError, ValueError):
