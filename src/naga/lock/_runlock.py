@@ -87,8 +87,10 @@ def runlock(
             "experiment": sources["experiment"],
             "overrides": list(sources["overrides"]),
         }
+    # Data first: an unreadable file then fails before any snapshot ref is created.
+    data_state = {name: hash_path(path) for name, path in data_items}
     lock["repos"] = {name: git_state(path) for name, path in repo_items}
-    lock["data"] = {name: hash_path(path) for name, path in data_items}
+    lock["data"] = data_state
     lock["prevs"] = prev_locks
     lock["environment"] = environment_state(sorted({str(r) for r in roots.values()}))
     text = dump_yaml(lock)
