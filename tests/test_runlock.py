@@ -309,7 +309,7 @@ def test_unreadable_or_special_data_files(tmp_path: Path) -> None:
     with pytest.raises(LockError, match="is not a regular file"):
         hash_path(folder / "pipe")  # never opened: a FIFO would block the read
 
-    shared = Path(tempfile.mkdtemp(prefix="naga-unreadable-"))  # reachable by nobody
+    shared = Path(tempfile.mkdtemp(prefix="naga-unreadable-", dir="/tmp"))  # nobody reaches it
     try:
         shared.chmod(0o777)
         locked = shared / "locked.bin"

@@ -261,10 +261,13 @@ def test_ctrl_c_stops_the_sweep_cleanly_and_a_rerun_continues(
     assert "naga: interrupted: 2 task(s) done, 0 failed, 3 stopped or not started" in err
     state = load_yaml((tmp_path / "results/slow/tasks.yaml").read_text())["tasks"]
     assert [t["status"] for t in state] == ["done", "done", "interrupted", "interrupted", "pending"]
-    alive = subprocess.run(["pgrep", "-f", "naga.launch._worker"], capture_output=True, text=True)
-    for pid in alive.stdout.split():  # no worker of this sweep is left behind
-        cwd = os.readlink(f"/proc/{pid}/cwd") if os.path.exists(f"/proc/{pid}/cwd") else ""
-        assert cwd != str(tmp_path)
+    for pid in filter(str.isdigit, os.listdir("/proc")):  # no worker of this sweep is left
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        assert not (b"naga.launch._worker" in cmdline and cwd == str(tmp_path))
 
     (tmp_path / "fast").write_text("")
     again = run_script(tmp_path, "slow.py", *args[2:])
