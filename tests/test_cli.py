@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -118,10 +119,16 @@ def test_package_upgrade_in_a_venv(tmp_path: Path, git_repo: Path) -> None:
     record = f"from naga import runlock; runlock(config={{'a': 1}}, repos=['{git_repo}'], runlock_path='{tmp_path}/run/run.lock')"
     subprocess.run([python, "-c", record], check=True, cwd=tmp_path)
     assert naga_cmd("status", str(tmp_path / "run"), python=python).returncode == 0
+    # naga run from another environment compares the run's own interpreter, not its own.
+    assert naga_cmd("status", str(tmp_path / "run")).returncode == 0
     dist.rename(packages / "fakepkg-2.0.dist-info")
-    done = naga_cmd("status", str(tmp_path / "run"), python=python)
-    assert done.returncode == 1
-    assert "packages.fakepkg: '1.0' -> '2.0'" in done.stdout
+    for interpreter in (python, sys.executable):
+        done = naga_cmd("status", str(tmp_path / "run"), python=interpreter)
+        assert done.returncode == 1
+        assert "packages.fakepkg: '1.0' -> '2.0'" in done.stdout
+    shutil.rmtree(venv)  # the run's Python is gone: said, and this one compared instead
+    done = naga_cmd("status", str(tmp_path / "run"))
+    assert done.returncode == 1 and "the run's Python is gone" in done.stdout
 
 
 def test_status_names_each_code_change_against_the_snapshot(

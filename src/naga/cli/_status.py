@@ -137,18 +137,49 @@ def _data(lock: dict[str, Any], base: Path) -> list[Change]:
 
 def _environment(lock: dict[str, Any]) -> list[Change]:
     env = lock.get("environment") or {}
-    now = {"packages": installed_packages(), "python": _python(), "lock_files": _lock_files(env)}
-    return [
+    python, packages, notes = _interpreter(env.get("executable"))
+    now = {"packages": packages, "python": python, "lock_files": _lock_files(env)}
+    return notes + [
         c
         for c in compare_locks({"environment": env}, {"environment": {**env, **now}})
         if c.part == "environment"
     ]
 
 
-def _python() -> str:
-    import platform
+_PROBE = "import json, platform, sys; print(json.dumps([platform.python_version(), sys.path]))"
 
-    return platform.python_version()
+
+def _interpreter(recorded: str | None) -> tuple[str, dict[str, str], list[Change]]:
+    """Python version and packages of the interpreter the run used, today.
+
+    ``naga status`` may run from another environment (a pipx install, another venv): the run's
+    own interpreter is asked for its path, so its packages are compared, not naga's.
+    """
+    import json
+    import platform
+    import sys
+
+    here = platform.python_version(), installed_packages()
+    if not recorded or _same_path(recorded, sys.executable):
+        return *here, []
+    if not os.path.exists(recorded):
+        note = "the run's Python is gone: compared with the one running naga"
+        return *here, [Change("environment", "executable", recorded, sys.executable, note)]
+    try:
+        done = subprocess.run(
+            [recorded, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=True
+        )
+        version, path = json.loads(done.stdout)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        note = "the run's Python does not start: compared with the one running naga"
+        return *here, [Change("environment", "executable", recorded, sys.executable, note)]
+    return version, installed_packages(path), []
+
+
+def _same_path(a: str, b: str) -> bool:
+    # Paths, not inodes: every venv's python links to the same base interpreter, yet each
+    # venv has its own packages.
+    return os.path.abspath(a) == os.path.abspath(b)
 
 
 def _lock_files(env: dict[str, Any]) -> dict[str, str]:
