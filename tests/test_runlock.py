@@ -326,3 +326,24 @@ def test_unreadable_or_special_data_files(tmp_path: Path) -> None:
         assert "locked.bin" in done.stdout and "Permission denied" in done.stdout
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+NATIVE_THREAD = """
+import _thread, time
+from naga.lock._hashing import _fork_is_safe
+before = _fork_is_safe()
+stop = _thread.allocate_lock()
+stop.acquire()
+_thread.start_new_thread(stop.acquire, ())  # not tracked by the threading module
+time.sleep(0.1)
+print(before, _fork_is_safe())
+"""
+
+
+def test_no_fork_while_another_thread_runs() -> None:
+    # Threads Python's threading module does not track (OpenMP pools of numpy or torch are such)
+    # count too: forking then could leave a lock held forever in the child.
+    done = subprocess.run(
+        [sys.executable, "-c", NATIVE_THREAD], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["True", "False"], done.stderr

@@ -381,9 +381,17 @@ def _in_two_processes(
 
 
 def _fork_is_safe() -> bool:
+    """Fork only a single-threaded process: a thread holding a lock (malloc's, a library's) at
+    the fork would leave it held forever in the child. Native threads count too (OpenMP pools
+    of numpy or torch): Linux lists every thread under /proc/self/task."""
     import threading
 
-    return hasattr(os, "fork") and threading.active_count() == 1
+    if not hasattr(os, "fork") or threading.active_count() != 1:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return True  # no /proc (macOS): Python's own count is what there is
 
 
 def dir_manifest(digest: str) -> dict[str, str] | None:
