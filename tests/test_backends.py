@@ -122,6 +122,17 @@ def test_slurm_options_errors(project: Path, text: str, message: str) -> None:
     assert message in done.stderr and not (project / "results").exists()
 
 
+@needs_slurm
+def test_slurm_refusing_the_options_is_one_clean_message(project: Path) -> None:
+    assert slurm_ready(), "NAGA_REQUIRE_SLURM=1 but Slurm is not running"
+    (project / "slurm.yaml").write_text("partition: nope\ntime: 5\n")
+    done = sweep(project, "--slurm_config", "slurm.yaml")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Slurm refused the job array" in lines[0]
+    assert "invalid partition" in lines[0].lower() and "--slurm_config" in lines[0]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

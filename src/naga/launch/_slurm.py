@@ -12,6 +12,8 @@ that leaves the queue without a result (killed, out of memory, node failure) fai
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import time
@@ -96,8 +98,15 @@ def run_slurm(
             f"Slurm is not available here ({exc}): run the tasks locally with --n_jobs N."
         ) from None
     executor.update_parameters(**{"array_parallelism": n_jobs, **options})
-    with executor.batch():
-        futures = [executor.submit(run_task, job) for job in jobs]
+    try:
+        # submitit prints sbatch's stderr itself before raising: it is in our one message.
+        with contextlib.redirect_stderr(io.StringIO()), executor.batch():
+            futures = [executor.submit(run_task, job) for job in jobs]
+    except submitit.core.utils.FailedJobError as exc:  # sbatch refused the options
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise TaskError(
+            f"Slurm refused the job array: {reason}. Fix the options given with --slurm_config."
+        ) from None
     array_id = futures[0].job_id.split("_")[0]
     try:
         _watch(futures, jobs, array_id, report)
