@@ -146,7 +146,12 @@ def test_dict_tasks_merge_at_the_root_with_unique_dirs(project: Path) -> None:
             ["--tasks", "t.txt", "--task_to", "param"],
             "printf '1\\n2\\n3\\n' > t.txt",
         ),
-        ({"t.txt": "1\n"}, ["--tasks", "t.txt", "--task_to", "parm"], "Did you mean 'param'?"),
+        (
+            {"t.txt": "1\n"},
+            ["--tasks", "t.txt", "--task_to", "parm"],
+            "no key 'parm'. Did you mean 'param'? `--help` lists every key.",
+        ),
+        ({}, ["--tasks_key", "param"], "holds 1, not a list of tasks: point --tasks_key at a list"),
         ({"t.txt": "1\n"}, ["--tasks", "t.txt"], "say which config key it sets with --task_to"),
         ({"t.yaml": "a: [\n"}, ["--tasks", "t.yaml"], "t.yaml' line 2 is not valid YAML"),
         (

@@ -171,13 +171,11 @@ class ConfigSpec:
             else:
                 self.apply(data, str(key), value, origin=origin)
 
-    def unknown_key_message(self, key: str, origin: str) -> str:
+    def unknown_key_message(self, key: str, origin: str, *, can_add: bool = True) -> str:
         """The message for a key the config does not have, with the closest match."""
         hint = did_you_mean(key, self.keys())
-        return (
-            f"{origin}: the config has no key '{key}'.{hint} To add a new key on purpose, "
-            f"write +{key}=... ; `--help` lists every key."
-        )
+        fix = f"To add a new key on purpose, write +{key}=... ; " if can_add else ""
+        return f"{origin}: the config has no key '{key}'.{hint} {fix}`--help` lists every key."
 
     # -- instances ------------------------------------------------------------------------
 

@@ -53,7 +53,10 @@ def _from_config(base: dict[str, Any], key: str) -> list[TaskValue]:
             )
         node = node[part]
     if not isinstance(node, list):
-        raise TaskError(f"--tasks_key {key}: '{key}' holds {node!r}, not a list of tasks.")
+        raise TaskError(
+            f"--tasks_key {key}: '{key}' holds {node!r}, not a list of tasks: point --tasks_key "
+            f"at a list in the config (tasks: [1, 2, 3]), or give a file with --tasks."
+        )
     return [TaskValue(v, f"{key}[{i}]", False) for i, v in enumerate(node)]
 
 

@@ -195,7 +195,9 @@ def _task_config(
     apply = spec.apply_text if task.text else spec.apply
     if task_to is not None:
         if not spec.has(task_to):
-            raise TaskError(spec.unknown_key_message(task_to, f"--task_to {task_to}"))
+            raise TaskError(
+                spec.unknown_key_message(task_to, f"--task_to {task_to}", can_add=False)
+            )
         if task.text and isinstance(task.value, dict):
             raise TaskError(
                 f"{task.origin}: a table row cannot go to --task_to {task_to}: drop --task_to to merge its columns."
