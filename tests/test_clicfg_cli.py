@@ -82,6 +82,7 @@ def test_seed_commands(project: Path) -> None:
         (["-o", "param=abc"], {}, "-o param=abc: param expects int, got 'abc'"),
         (["-o", "parm=3"], {}, "no key 'parm'. Did you mean 'param'?"),
         (["-o", "param"], {}, "an override is KEY=VALUE"),
+        (["-o", "=3"], {}, "-o =3: the key is missing; write -o KEY=3"),
         (
             ["--config", "bad.yml"],
             {"bad.yml": "param: 1\nx: [1,\n"},

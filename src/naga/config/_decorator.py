@@ -188,10 +188,15 @@ class ClicfgFunction:
                 )
         for item in parsed.overrides:
             key, sep, text = item.partition("=")
-            if not sep or not key.strip("+ "):
+            if not sep:
                 raise ConfigError(
                     f"-o {item}: an override is KEY=VALUE (for example -o param=10); "
                     f"write -o {item.strip('+') or 'key'}=<value>."
+                )
+            if not key.strip("+ "):
+                raise ConfigError(
+                    f"-o {item}: the key is missing; write -o KEY={text} "
+                    f"(`--help` lists every key)."
                 )
             add = key.startswith("+")
             spec.apply_text(data, key.lstrip("+").strip(), text, origin=f"-o {item}", add=add)
