@@ -10,6 +10,7 @@ kills its worker may be retried there before it is reported failed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -37,7 +38,11 @@ def run_dask(
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         if address == "local":
             cluster = LocalCluster(
-                n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=n_jobs,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,  # its own start/stop chatter is not the user's news
             )
             client = Client(cluster)
         else:
