@@ -159,20 +159,21 @@ def _interpreter(recorded: str | None) -> tuple[str, dict[str, str], list[Change
     import platform
     import sys
 
-    here = platform.python_version(), installed_packages()
+    def here(note: str | None = None) -> tuple[str, dict[str, str], list[Change]]:
+        change = Change("environment", "executable", recorded, sys.executable, note or "")
+        return platform.python_version(), installed_packages(), [change] if note else []
+
     if not recorded or _same_path(recorded, sys.executable):
-        return *here, []
+        return here()
     if not os.path.exists(recorded):
-        note = "the run's Python is gone: compared with the one running naga"
-        return *here, [Change("environment", "executable", recorded, sys.executable, note)]
+        return here("the run's Python is gone: compared with the one running naga")
     try:
         done = subprocess.run(
             [recorded, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=True
         )
         version, path = json.loads(done.stdout)
     except (OSError, ValueError, subprocess.SubprocessError):
-        note = "the run's Python does not start: compared with the one running naga"
-        return *here, [Change("environment", "executable", recorded, sys.executable, note)]
+        return here("the run's Python does not start: compared with the one running naga")
     return version, installed_packages(path), []
 
 
