@@ -22,6 +22,8 @@ from naga.launch._worker import read_frame, write_frame
 
 __all__ = ["run_local"]
 
+_INTERRUPTED = {"ok": False, "error": "interrupted", "interrupted": True}
+
 
 def run_local(
     jobs: list[dict[str, Any]],
@@ -127,16 +129,13 @@ def _drive(
                 workers.add(worker)
             report("start", job, None)
             result = worker.run(job)
-            if result is None or result.get("interrupted"):
-                if result is not None:
-                    stop.set()  # Ctrl-C reached the task: the user is stopping the sweep
+            if result is not None and result.get("interrupted"):
+                stop.set()  # Ctrl-C reached the task: the user is stopping the sweep
+            if result is None or result.get("interrupted"):  # the worker is gone or going
                 error = worker.died()
                 workers.discard(worker)
                 worker = None
-                if result is None:
-                    result = {"ok": False, "error": error}
-                if stop.is_set():
-                    result = {"ok": False, "error": "interrupted", "interrupted": True}
+                result = _INTERRUPTED if stop.is_set() else {"ok": False, "error": error}
             report("end", job, result)
     finally:
         if worker is not None:
