@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import naga
 
 HEAVY = ("mlflow", "dask", "distributed", "submitit", "IPython", "rich", "pandas", "git", "loky")
@@ -67,3 +69,69 @@ def test_command_line_fast_path_imports_nothing_heavy(tmp_path: Path) -> None:
     )
     assert done.stdout.split() == ["10", "light"]
     assert (tmp_path / "out" / "config.json").is_file()
+
+
+BLOCKED = """
+import runpy, sys
+sys.modules[sys.argv.pop(1)] = None  # as on a machine where this extra is not installed
+if sys.argv[1] == "naga":
+    from naga.cli import main
+    sys.exit(main(sys.argv[2:]))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+SWEEP = """
+from naga import clicfg
+
+class Config:
+    param = 1
+
+@clicfg(config_class=Config)
+def main(cfg):
+    pass
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "message"),
+    [
+        (
+            "submitit",
+            ["sweep.py", "--slurm_config", "s.yaml"],
+            'needs submitit, which is not installed here: pip install "naga[slurm]"',
+        ),
+        (
+            "distributed",
+            ["sweep.py", "--dask"],
+            'needs distributed, which is not installed here: pip install "naga[dask]"',
+        ),
+        (
+            "mlflow",
+            ["naga", "log", "run"],
+            'mlflow_lock needs mlflow, which is not installed here: pip install "naga[mlflow]"',
+        ),
+    ],
+)
+def test_a_missing_extra_is_named(
+    tmp_path: Path, module: str, args: list[str], message: str
+) -> None:
+    (tmp_path / "sweep.py").write_text(SWEEP)
+    (tmp_path / "tasks.txt").write_text("1\n")
+    (tmp_path / "s.yaml").write_text("time: 5\n")
+    (tmp_path / "run").mkdir()
+    if args[0] == "sweep.py":
+        args = [*args, "--tasks", "tasks.txt", "--task_to", "param"]
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCKED, module, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and message in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "s.yaml", "sweep.py", "tasks.txt"]

@@ -31,6 +31,7 @@ __all__ = [
     "TrackingError",
     "did_you_mean",
     "exit_with_error",
+    "require",
 ]
 
 
@@ -71,6 +72,24 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" Did you mean '{matches[0]}'?" if matches else ""
+
+
+def require(module: str, extra: str, feature: str, error: type[NagaError]) -> None:
+    """Check that an optional dependency imports; raise ``error`` naming the extra otherwise.
+
+    Example:
+        >>> require("json", "all", "this example", NagaError)
+    """
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        top = module.split(".")[0]
+        raise error(
+            f'{feature} needs {top}, which is not installed here: pip install "naga[{extra}]" '
+            f"(or pixi add {top})."
+        ) from None
 
 
 def exit_with_error(error: NagaError, prog: str = "naga") -> NoReturn:

@@ -25,7 +25,7 @@ from typing import Any
 import xxhash
 
 from naga._atomic import atomic_write_text
-from naga._errors import TaskError
+from naga._errors import TaskError, require
 from naga._yaml import YAMLError, dump_yaml, load_yaml
 from naga.config._plain import to_plain
 from naga.launch._options import SweepOptions
@@ -175,11 +175,13 @@ def _backend(options: SweepOptions, sweep_dir: Path) -> Any:
     if options.slurm_config is not None and options.dask is not None:
         raise TaskError("--slurm_config and --dask both given: choose one backend.")
     if options.slurm_config is not None:
+        require("submitit", "slurm", "--slurm_config (tasks on Slurm)", TaskError)
         from naga.launch._slurm import load_slurm_options, run_slurm
 
         slurm_options = load_slurm_options(options.slurm_config)
         return functools.partial(run_slurm, options=slurm_options, folder=sweep_dir.resolve())
     if options.dask is not None:
+        require("distributed", "dask", "--dask (tasks on a Dask cluster)", TaskError)
         from naga.launch._dask import run_dask
 
         return functools.partial(run_dask, address=options.dask)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from naga._atomic import atomic_write_text
-from naga._errors import LockError, TrackingError
+from naga._errors import LockError, TrackingError, require
 from naga.config._plain import flatten
 from naga.lock._format import LOCK_NAME, load_lock
 
@@ -74,6 +74,7 @@ def mlflow_lock(
             f"save_dir '{os.fspath(save_dir)}' is not a directory: pass the run directory "
             f"that holds {LOCK_NAME}."
         )
+    require("mlflow", "mlflow", "mlflow_lock", TrackingError)
     import mlflow
     from mlflow.exceptions import MlflowException
 
