@@ -35,7 +35,7 @@ from naga._errors import LockError
 __all__ = ["ALGORITHM", "cache_dir", "changed_files", "dir_manifest", "hash_file", "hash_path"]
 
 ALGORITHM = "xxh3-128"
-_CHUNK = 1 << 20
+_READ_SIZE = 1 << 20
 _MMAP_FROM = 1 << 20
 #: Below this many files to hash, one process is faster than splitting the work over two.
 _PARALLEL_FROM = 2000
@@ -70,14 +70,14 @@ def _hash_fd(fd: int, size: int) -> str:
     if size >= _MMAP_FROM:
         with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view:
             return xxhash.xxh3_128_hexdigest(view)
-    if size <= _CHUNK:
+    if size <= _READ_SIZE:
         data = os.read(fd, size + 1)
         if len(data) <= size:  # the usual case: the whole file in one read
             return xxhash.xxh3_128_hexdigest(data)
         hasher = xxhash.xxh3_128(data)
     else:
         hasher = xxhash.xxh3_128()
-    while chunk := os.read(fd, _CHUNK):
+    while chunk := os.read(fd, _READ_SIZE):
         hasher.update(chunk)
     return hasher.hexdigest()
 
@@ -90,7 +90,7 @@ class _Cache:
         try:
             folder = cache_dir()
             folder.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(folder / "hashes-v2.sqlite", timeout=60, isolation_level=None)
+            self.db = sqlite3.connect(folder / "hashes-v3.sqlite", timeout=60, isolation_level=None)
             # Big pages: a directory's manifest is one blob of megabytes; with 4 KiB pages its
             # write also triggered a WAL checkpoint (every 1,000 pages) nearly every time.
             self.db.execute("PRAGMA page_size=65536")  # takes effect when the file is created
@@ -244,17 +244,17 @@ def _hash_dir(root: str, cache: _Cache) -> tuple[str, int, int]:
     summary = _unmarshal(cache.get("dirs", root))
     if summary is None and not cache.has("dirfiles", root):
         # Nothing known: list names only, and let two processes open, fstat and hash. The stat
-        # comes from the descriptor that reads the file, so each path is looked up once, and
-        # the look-ups are shared between the processes along with the hashing.
+        # comes from the descriptor that reads the file, so each path is looked up once; each
+        # process also summarises its half (see _Part), so little is left to do after the join.
         names = _walk(root, stat=False)
         names.sort(key=_first)
-        return _store_dir(root, cache, now, *_in_two_processes(_hash_list, names))
+        return _store_dir(root, cache, now, _in_two_processes(_hash_part, names, _join_parts))
     stats = _walk(root)
     stats.sort(key=_first)
     # The whole tree's stat fingerprint: when it matches the cached one, nothing was touched
     # and no per-file work is needed (a re-check is then one stat per file). The summary is
     # only stored once no file is racy, so a match is never racy either.
-    if isinstance(summary, tuple) and summary[0] == _fingerprint(stats):
+    if isinstance(summary, tuple) and summary[0] == _fingerprint(_chunks(stats)):
         return summary[1], summary[2], summary[3]
     known = _known_files(cache, root)
     found: dict[str, tuple[Stat5, str]] = {}
@@ -265,12 +265,54 @@ def _hash_dir(root: str, cache: _Cache) -> tuple[str, int, int]:
             found[key[0]] = entry
         else:
             todo.append((key[0], os.path.join(root, key[0])))
-    new_stats, new_digests = _in_two_processes(_hash_list, todo)
+    new_stats, new_digests = _in_two_processes(_hash_list, todo, _join_lists)
     found.update(
         (key[0], (key, digest)) for key, digest in zip(new_stats, new_digests, strict=True)
     )
     ordered = [found[rel] for rel in sorted(found)]
-    return _store_dir(root, cache, now, [e[0] for e in ordered], [e[1] for e in ordered])
+    return _store_dir(
+        root, cache, now, _summarise([e[0] for e in ordered], [e[1] for e in ordered])
+    )
+
+
+#: Files per chunk of the stored stats; the cold path splits its work on a chunk boundary, so
+#: each process marshals its own chunks and they simply concatenate.
+_STATS_CHUNK = 1024
+
+#: A summary of sorted files, as one process makes it and two concatenate:
+#: (marshalled stat chunks, digests, "<path>\0<digest>\n" lines, total size, newest mtime_ns).
+_Part = tuple[list[bytes], list[str], str, int, int]
+
+
+def _summarise(stats: list[Stat5], digests: list[str]) -> _Part:
+    lines = "".join([f"{key[0]}\0{digest}\n" for key, digest in zip(stats, digests, strict=True)])
+    size = sum([key[3] for key in stats])
+    newest = max([key[4] for key in stats], default=0)
+    return _chunks(stats), digests, lines, size, newest
+
+
+def _hash_part(items: list[tuple[str, str]]) -> _Part:
+    return _summarise(*_hash_list(items))
+
+
+def _join_parts(a: _Part, b: _Part) -> _Part:
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3], max(a[4], b[4])
+
+
+def _join_lists(a: tuple[list[Any], list[Any]], b: tuple[list[Any], list[Any]]) -> Any:
+    return a[0] + b[0], a[1] + b[1]
+
+
+def _chunks(stats: list[Stat5]) -> list[bytes]:
+    # Version 2: later versions mark shared objects by reference, so equal lists could give
+    # different bytes depending on how their strings are shared.
+    return [
+        marshal.dumps(stats[i : i + _STATS_CHUNK], 2) for i in range(0, len(stats), _STATS_CHUNK)
+    ]
+
+
+def _fingerprint(chunks: list[bytes]) -> str:
+    return xxhash.xxh3_128_hexdigest(b"".join(chunks))
 
 
 def _known_files(cache: _Cache, root: str) -> dict[str, tuple[Stat5, str]]:
@@ -283,22 +325,17 @@ def _known_files(cache: _Cache, root: str) -> dict[str, tuple[Stat5, str]]:
 
 
 def _unpack_files(files: Any) -> tuple[list[Stat5], list[str]] | None:
-    """A stored file list, ``(marshalled stats, marshalled digests)``; None when unusable."""
-    if isinstance(files, tuple) and len(files) == 2:
-        stats, digests = _unmarshal(files[0]), _unmarshal(files[1])
-        if isinstance(stats, list) and isinstance(digests, list) and len(stats) == len(digests):
-            return stats, digests
+    """A stored file list, ``(stat chunks, digests)``; None when unusable."""
+    if isinstance(files, tuple) and len(files) == 2 and isinstance(files[0], list):
+        stats: list[Stat5] = []
+        for chunk in files[0]:
+            part = _unmarshal(chunk)
+            if not isinstance(part, list):
+                return None
+            stats.extend(part)
+        if isinstance(files[1], list) and len(files[1]) == len(stats):
+            return stats, files[1]
     return None
-
-
-def _fingerprint(stats: list[Stat5]) -> str:
-    return xxhash.xxh3_128_hexdigest(_stats_blob(stats))
-
-
-def _stats_blob(stats: list[Stat5]) -> bytes:
-    # Version 2: later versions mark shared objects by reference, so equal lists could give
-    # different bytes depending on how their strings are shared.
-    return marshal.dumps(stats, 2)
 
 
 def _first(item: tuple[Any, ...]) -> Any:
@@ -309,28 +346,25 @@ def _racy(mtime_ns: int, now: float) -> bool:
     return now - mtime_ns / 1e9 <= _RACY_SECONDS
 
 
-def _store_dir(
-    root: str, cache: _Cache, now: float, stats: list[Stat5], digests: list[str]
-) -> tuple[str, int, int]:
-    """The directory's hash from its files (sorted by path); cache what is safe to cache.
+def _store_dir(root: str, cache: _Cache, now: float, part: _Part) -> tuple[str, int, int]:
+    """The directory's hash from the summary of its files; cache what is safe to cache.
 
     The manifest (every file's stat and digest) is stored once, by the directory's hash; the
     directory's own entry refers to it, unless some files are too recent to be trusted.
     """
-    lines = "".join([f"{key[0]}\0{digest}\n" for key, digest in zip(stats, digests, strict=True)])
+    chunks, digests, lines, size, newest = part
     dir_digest = xxhash.xxh3_128_hexdigest(lines.encode())
-    size = sum([key[3] for key in stats])
-    stats_blob = _stats_blob(stats)
-    cache.put("manifests", dir_digest, marshal.dumps((stats_blob, marshal.dumps(digests))))
-    if stats and _racy(max([key[4] for key in stats]), now):
+    cache.put("manifests", dir_digest, marshal.dumps((chunks, digests)))
+    if digests and _racy(newest, now):
+        stats = (_unpack_files((chunks, digests)) or ([], []))[0]
         settled = [(k, d) for k, d in zip(stats, digests, strict=True) if not _racy(k[4], now)]
-        blob = (marshal.dumps([k for k, _ in settled]), marshal.dumps([d for _, d in settled]))
-        cache.put("dirfiles", root, marshal.dumps(blob))
+        kept = (_chunks([k for k, _ in settled]), [d for _, d in settled])
+        cache.put("dirfiles", root, marshal.dumps(kept))
     else:
         cache.put("dirfiles", root, marshal.dumps(dir_digest))
-        summary = (xxhash.xxh3_128_hexdigest(stats_blob), dir_digest, size, len(stats))
+        summary = (_fingerprint(chunks), dir_digest, size, len(digests))
         cache.put("dirs", root, marshal.dumps(summary))
-    return dir_digest, size, len(stats)
+    return dir_digest, size, len(digests)
 
 
 def _unmarshal(blob: Any) -> Any:
@@ -356,13 +390,13 @@ def _hash_list(items: list[tuple[str, str]]) -> tuple[list[Stat5], list[str]]:
     return stats, digests
 
 
-def _in_two_processes(
-    work: Callable[[list[Any]], tuple[list[Any], list[Any]]], items: list[Any]
-) -> tuple[list[Any], list[Any]]:
-    """``work(items)``, split over two processes when it pays (threads lose to the GIL here)."""
+def _in_two_processes(work: Callable[[list[Any]], Any], items: list[Any], join: Any) -> Any:
+    """``work(items)``, split over two processes when it pays (threads lose to the GIL here);
+    ``join(first, second)`` puts the two results together. The split falls on a chunk boundary.
+    """
     if len(items) < _PARALLEL_FROM or (os.cpu_count() or 1) < 2 or not _fork_is_safe():
         return work(items)
-    half = len(items) // 2
+    half = max(_STATS_CHUNK, round(len(items) / 2 / _STATS_CHUNK) * _STATS_CHUNK)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child does the second half and sends its results back
@@ -380,7 +414,7 @@ def _in_two_processes(
     theirs = _unmarshal(blob) if status == 0 else None
     if theirs is None:
         return work(items)  # the child failed (a file vanished?): redo here, raise here
-    return mine[0] + theirs[0], mine[1] + theirs[1]
+    return join(mine, theirs)
 
 
 def _fork_is_safe() -> bool:
