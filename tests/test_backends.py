@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -192,6 +193,10 @@ def dask_scheduler(tmp_path: Path) -> Iterator[str]:
 def test_dask_scheduler(project: Path, dask_scheduler: str) -> None:
     done = sweep(project, "--dask", dask_scheduler)
     check_outcome(project, done, "KilledWorker")
+    # A task counts as running once a worker has it, not once it is queued: never more than the
+    # cluster's two worker processes at a time.
+    running = [int(n) for n in re.findall(r"running (\d+)", done.stderr)]
+    assert running and max(running) <= 2, done.stderr
 
 
 def test_dask_local_cluster(project: Path) -> None:

@@ -11,6 +11,7 @@ kills its worker may be retried there before it is reported failed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,7 @@ def run_dask(
 ) -> None:
     """Run ``jobs`` as futures on the cluster at ``address`` (``"local"``: a new local cluster)."""
     import dask
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster
 
     from naga.launch._worker import run_task
 
@@ -60,15 +61,43 @@ def run_dask(
                 run_task, job, key=f"naga-{job['key']}-{job['index']}", pure=False, retries=0
             )
             futures[future] = job
-            report("start", job, None)
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                outcome = future.result()
-            except Exception as exc:  # KilledWorker and the like: this task failed, others go on
-                outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-            report("end", job, outcome)
+        _watch(client, futures, report)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _watch(
+    client: Any,
+    futures: dict[Any, dict[str, Any]],
+    report: Callable[[str, dict[str, Any], dict[str, Any] | None], None],
+) -> None:
+    """Report each task's start when a worker begins it (the scheduler's ``processing``), not
+    when it is queued, and its end as it completes; one failure never stops the others."""
+    from distributed import as_completed
+
+    by_key = {future.key: future for future in futures}
+    started: set[str] = set()
+
+    def start(key: str) -> None:
+        if key not in started:
+            started.add(key)
+            report("start", futures[by_key[key]], None)
+
+    completed = as_completed(futures)
+    while not completed.is_empty():
+        for keys in client.processing().values():
+            for key in keys:
+                if key in by_key:
+                    start(key)
+        if not completed.has_ready():
+            time.sleep(0.2)
+            continue
+        for future in completed.next_batch(block=False):
+            try:
+                outcome = future.result()
+            except Exception as exc:  # KilledWorker and the like: this task failed, others go on
+                outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            start(future.key)
+            report("end", futures[future], outcome)
