@@ -244,3 +244,37 @@ def test_slurm_ctrl_c_cancels_the_array(tmp_path: Path) -> None:
             break
         time.sleep(1)
     assert not queue.stdout.strip(), queue.stdout
+
+
+def test_dask_ctrl_c_stops_the_sweep(tmp_path: Path) -> None:
+    import signal
+
+    pytest.importorskip("distributed")
+    (tmp_path / "slow.py").write_text(SLOW_SCRIPT)
+    (tmp_path / "tasks.txt").write_text("1\n3\n")
+    args = ["--tasks", "tasks.txt", "--task_to", "param", "--dask", "--n_jobs", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "slow.py", *args], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "started-3").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "naga: interrupted: " in err and "stopped or not started" in err
+    state = load_yaml((tmp_path / "results/slow/tasks.yaml").read_text())["tasks"]
+    statuses = {t["label"]: t["status"] for t in state}
+    # The watcher polls the scheduler: a task may be stopped before it was seen running.
+    assert statuses["param=3"] in ("interrupted", "pending")
+    (tmp_path / "fast").write_text("")
+    again = subprocess.run(
+        [sys.executable, "slow.py", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "results/slow/param=3/out.txt").read_text() == "3"
