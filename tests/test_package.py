@@ -102,17 +102,17 @@ if __name__ == "__main__":
         (
             "submitit",
             ["sweep.py", "--slurm_config", "s.yaml"],
-            'needs submitit, which is not installed here: pip install "naga[slurm]"',
+            'needs submitit, which is not installed here: pip install "naga-runs[slurm]"',
         ),
         (
             "distributed",
             ["sweep.py", "--dask"],
-            'needs distributed, which is not installed here: pip install "naga[dask]"',
+            'needs distributed, which is not installed here: pip install "naga-runs[dask]"',
         ),
         (
             "mlflow",
             ["naga", "log", "run"],
-            'mlflow_lock needs mlflow, which is not installed here: pip install "naga[mlflow]"',
+            'mlflow_lock needs mlflow, which is not installed here: pip install "naga-runs[mlflow]"',
         ),
     ],
 )

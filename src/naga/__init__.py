@@ -13,13 +13,14 @@ Dask, submitit, IPython, rich) load only when the feature that needs them runs.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
+from naga._version import __version__ as __version__
 
-__version__ = "0.1.0.dev0"
+TYPE_CHECKING = False
 
 # Public name -> module that defines it. Each name is imported on first access.
 _EXPORTS: dict[str, str] = {
     "ConfigError": "naga._errors",
+    "GitError": "naga._errors",
     "LockError": "naga._errors",
     "NagaError": "naga._errors",
     "TaskError": "naga._errors",
@@ -31,22 +32,36 @@ _EXPORTS: dict[str, str] = {
     "unsafe_debug": "naga._debug",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ConfigError",
+    "GitError",
+    "LockError",
+    "NagaError",
+    "TaskError",
+    "TrackingError",
+    "__version__",
+    "clicfg",
+    "load_lock",
+    "mlflow_lock",
+    "runlock",
+    "unsafe_debug",
+]
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from naga._debug import unsafe_debug  # noqa: F401
-    from naga._errors import (  # noqa: F401
-        ConfigError,
-        LockError,
-        NagaError,
-        TaskError,
-        TrackingError,
-    )
-    from naga.config import clicfg  # noqa: F401
-    from naga.lock import load_lock, runlock  # noqa: F401
-    from naga.tracking import mlflow_lock  # noqa: F401
+    # `X as X`: explicit re-exports, so a user's `mypy --strict` sees every name typed.
+    from naga._debug import unsafe_debug as unsafe_debug
+    from naga._errors import ConfigError as ConfigError
+    from naga._errors import GitError as GitError
+    from naga._errors import LockError as LockError
+    from naga._errors import NagaError as NagaError
+    from naga._errors import TaskError as TaskError
+    from naga._errors import TrackingError as TrackingError
+    from naga.config import clicfg as clicfg
+    from naga.lock import load_lock as load_lock
+    from naga.lock import runlock as runlock
+    from naga.tracking import mlflow_lock as mlflow_lock
 
 
 def __getattr__(name: str) -> Any:

@@ -16,18 +16,19 @@ import sys
 import sysconfig
 import types
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar, cast
 
 __all__ = ["unsafe_debug"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
+#: Any callable, a ``@clicfg`` function included: the decorator returns the very same type, so a
+#: type checker keeps every signature (and every overload) of what it wraps.
+F = TypeVar("F", bound=Callable[..., Any])
 PROMPT = "IPython post-mortem debugger> "
 _NAGA_DIR = os.path.dirname(os.path.abspath(__file__))
 _TRUTHY = {"1", "true", "yes", "on"}
 
 
-def unsafe_debug(func: Callable[P, R]) -> Callable[P, R]:
+def unsafe_debug(func: F) -> F:
     """Open a post-mortem debugger with the failing frame's locals when ``func`` raises.
 
     Active only when the environment variable ``NAGA_DEBUG`` is 1, true or yes at call time.
@@ -41,7 +42,7 @@ def unsafe_debug(func: Callable[P, R]) -> Callable[P, R]:
     """
 
     @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         if os.environ.get("NAGA_DEBUG", "").strip().lower() not in _TRUTHY:
             return func(*args, **kwargs)
         try:
@@ -50,7 +51,7 @@ def unsafe_debug(func: Callable[P, R]) -> Callable[P, R]:
             _post_mortem(exc)
             raise
 
-    return wrapper
+    return cast("F", wrapper)
 
 
 def _is_user_file(filename: str) -> bool:
@@ -79,11 +80,9 @@ def _user_frames(tb: types.TracebackType | None) -> list[types.TracebackType]:
 
 def _post_mortem(exc: BaseException) -> None:
     frames = _user_frames(exc.__traceback__)
-    # The wrapper's own caller frame is never below the call; a NagaError raised by naga before
-    # the user's code ran (a bad command line) has no user frame: it stays a clean message.
-    from naga._errors import NagaError
-
-    if not frames or (isinstance(exc, NagaError) and all(_is_caller(f, exc) for f in frames)):
+    # A NagaError raised by naga before the user's code ran (a bad command line) has no user
+    # frame: it stays a clean message.
+    if not frames:
         return
     ctx: dict[str, Any] = {}
     described = []
@@ -110,11 +109,6 @@ def _post_mortem(exc: BaseException) -> None:
             f"naga: unsafe_debug: {where}: {type(exc).__name__}: {exc}; locals in ctx",
             file=sys.stderr,
         )
-
-
-def _is_caller(tb: types.TracebackType, exc: BaseException) -> bool:
-    """True for the frame that called the decorated function (it is above the call)."""
-    return tb is exc.__traceback__
 
 
 def _has_terminal() -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from naga.config._plain import flatten
+from naga._plain import flatten
 
 __all__ = ["Change", "compare_locks"]
 

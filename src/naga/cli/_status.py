@@ -7,18 +7,21 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from naga._errors import GitError
+from naga._paths import LOCK_NAME
 from naga.cli._compare import Change, compare_locks
 from naga.lock import (
+    ALGORITHM,
     changed_files,
     changed_paths,
     dir_manifest,
     find_lock,
+    git,
+    hash_file,
     hash_path,
     installed_packages,
     load_lock,
 )
-from naga.lock._git import git
-from naga.lock._hashing import ALGORITHM, hash_file
 
 __all__ = ["run_status"]
 
@@ -38,7 +41,7 @@ def run_status(path: str | os.PathLike[str], _seen: set[str] | None = None) -> l
             current = load_lock(prev_path)
         except Exception as exc:  # a missing or broken upstream is a change, not a crash
             changes.append(
-                Change("prevs", prev_path, "run.lock", None, f"upstream unreadable: {exc}")
+                Change("prevs", prev_path, LOCK_NAME, None, f"upstream unreadable: {exc}")
             )
             continue
         if current != embedded:
@@ -90,7 +93,7 @@ def _code(lock: dict[str, Any]) -> list[Change]:
             continue
         try:
             head = git(["rev-parse", "HEAD"], root).strip()
-        except subprocess.CalledProcessError:
+        except GitError:
             head = None
         if head != repo.get("commit"):
             changes.append(Change("code", f"{name}.commit", repo.get("commit"), head, "HEAD moved"))
@@ -99,7 +102,7 @@ def _code(lock: dict[str, Any]) -> list[Change]:
             continue
         try:
             edited = changed_paths(root, rev)
-        except subprocess.CalledProcessError:
+        except GitError:
             changes.append(
                 Change("code", name, rev, None, "recorded commit not found in the repository")
             )
@@ -114,7 +117,7 @@ def _code(lock: dict[str, Any]) -> list[Change]:
 def _inside_a_run(root: str, file: str) -> bool:
     """Outputs of runs (anything in a folder holding a run.lock) are not code."""
     parts = Path(file).parts[:-1]
-    return any(Path(root, *parts[: i + 1], "run.lock").is_file() for i in range(len(parts)))
+    return any(Path(root, *parts[: i + 1], LOCK_NAME).is_file() for i in range(len(parts)))
 
 
 def _data(lock: dict[str, Any], base: Path) -> list[Change]:

@@ -1,7 +1,8 @@
 """``clicfg``: a command line from a config class; config files, experiments, overrides."""
 
-from naga.config._decorator import ClicfgFunction, clicfg, provenance_of
-from naga.config._plain import to_plain
+from naga._plain import to_plain
+from naga._provenance import provenance_of
+from naga.config._decorator import ClicfgFunction, clicfg
 from naga.config._schema import ConfigSpec
 from naga.config._values import parse_value
 

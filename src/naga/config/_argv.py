@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from naga._errors import ConfigError
-from naga.launch._options import SweepOptions
+from naga.launch import SweepOptions
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

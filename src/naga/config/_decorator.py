@@ -6,34 +6,24 @@ import os
 import sys
 
 from naga._errors import ConfigError, NagaError, exit_with_error
+from naga._paths import CONFIG_NAME
+from naga._provenance import remember
 from naga.config._schema import ConfigSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, Generic, ParamSpec, TypeVar, overload
 
     from naga.config._argv import ParsedArgs
 
-__all__ = ["ClicfgFunction", "clicfg", "provenance_of"]
+    P = ParamSpec("P")
+    R = TypeVar("R")
 
-#: The sources of recently built config objects, for ``runlock``'s ``config_sources``. Keyed by
-#: ``id``; the object itself is kept with its entry so that an id is never reused while listed.
-_PROVENANCE: dict[int, tuple[Any, dict[str, Any]]] = {}
-_PROVENANCE_MAX = 256
-CONFIG_FILE_NAME = "config.json"
+__all__ = ["ClicfgFunction", "clicfg"]
 
 
-def provenance_of(config: Any) -> dict[str, Any] | None:
-    """Where a config object made by ``@clicfg`` came from: ``{files, experiment, overrides}``.
-
-    Returns None for an object clicfg did not build.
-    """
-    entry = _PROVENANCE.get(id(config))
-    return entry[1] if entry is not None and entry[0] is config else None
-
-
-class ClicfgFunction:
+class _Clicfg:
     """The object ``@clicfg`` returns: call it like the function, or run it as a script.
 
     - ``main()`` in a script run as ``python process.py ...`` parses ``sys.argv``;
@@ -134,8 +124,8 @@ class ClicfgFunction:
             return ("done", None)
         data, provenance = self.resolve(parsed)
         if parsed.print_config:
+            from naga._plain import to_plain
             from naga._yaml import dump_yaml
-            from naga.config._plain import to_plain
 
             print(dump_yaml(to_plain(data)), end="")
             _exit_or_return(script)
@@ -214,9 +204,29 @@ class ClicfgFunction:
         ``<save_dir>/config.json`` (JSON is valid YAML: ``--config`` reads it back).
         """
         config = self.spec.instantiate(data)
-        _remember(config, provenance)
+        remember(config, provenance)
         _save_config(data)
         return self.__wrapped__(config)
+
+
+if TYPE_CHECKING:
+
+    class ClicfgFunction(_Clicfg, Generic[P, R]):
+        """What type checkers see: the wrapped function's own signature (as tyro's ``cli()``),
+        plus ``main()`` (parse the command line), ``main(argv=[...])`` and keyword overrides
+        ``main(param=3)``."""
+
+        @overload  # type: ignore[override]
+        def __call__(self, *, argv: list[str] | None = None) -> R: ...
+        @overload
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+        @overload
+        def __call__(self, **overrides: Any) -> R: ...
+        def __call__(self, *args: Any, **kwargs: Any) -> R: ...
+
+else:
+    ClicfgFunction = _Clicfg
+    _Clicfg.__name__ = _Clicfg.__qualname__ = "ClicfgFunction"
 
 
 def _script_argv() -> list[str]:
@@ -244,14 +254,6 @@ def _exit_or_return(script: bool) -> None:
         raise SystemExit(0)
 
 
-def _remember(config: Any, provenance: dict[str, Any] | None) -> None:
-    if provenance is None:
-        return
-    if len(_PROVENANCE) >= _PROVENANCE_MAX:
-        _PROVENANCE.pop(next(iter(_PROVENANCE)))
-    _PROVENANCE[id(config)] = (config, provenance)
-
-
 def _save_config(config: Any) -> None:
     save_dir = (
         config.get("save_dir") if isinstance(config, dict) else getattr(config, "save_dir", None)
@@ -261,10 +263,10 @@ def _save_config(config: Any) -> None:
     import json
 
     from naga._atomic import atomic_write_text
-    from naga.config._plain import to_plain
+    from naga._plain import to_plain
 
     text = json.dumps(to_plain(config), indent=2, ensure_ascii=False) + "\n"
-    atomic_write_text(os.path.join(os.fspath(save_dir), CONFIG_FILE_NAME), text)
+    atomic_write_text(os.path.join(os.fspath(save_dir), CONFIG_NAME), text)
 
 
 def _first_parameter_type(func: Callable[..., Any]) -> Any:
@@ -277,6 +279,18 @@ def _first_parameter_type(func: Callable[..., Any]) -> Any:
             f"parameter with the config class (def {func.__name__}(cfg: Config))."
         )
     return params[0].annotation
+
+
+if TYPE_CHECKING:
+
+    @overload
+    def clicfg(
+        func: Callable[P, R], *, config_class: Any = None, prog: str | None = None
+    ) -> ClicfgFunction[P, R]: ...
+    @overload
+    def clicfg(
+        func: None = None, *, config_class: Any = None, prog: str | None = None
+    ) -> Callable[[Callable[P, R]], ClicfgFunction[P, R]]: ...
 
 
 def clicfg(
@@ -303,5 +317,5 @@ def clicfg(
         10
     """
     if func is None:
-        return lambda f: ClicfgFunction(f, config_class, prog)
-    return ClicfgFunction(func, config_class, prog)
+        return lambda f: _Clicfg(f, config_class, prog)
+    return _Clicfg(func, config_class, prog)

@@ -34,7 +34,7 @@ def load_config_file(path: str) -> dict[str, Any]:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file '{path}': {exc}.") from None
+        raise ConfigError(f"cannot read config file '{path}': {exc}.") from exc
     data = _parse(text, path, file.suffix.lower())
     if data is None:
         data = {}
@@ -57,7 +57,7 @@ def _parse(text: str, path: str, suffix: str) -> Any:
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file '{path}' is not valid TOML: {exc}.") from None
+            raise ConfigError(f"config file '{path}' is not valid TOML: {exc}.") from exc
     if suffix == ".json":
         import json
 
@@ -66,7 +66,7 @@ def _parse(text: str, path: str, suffix: str) -> Any:
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"config file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}."
-            ) from None
+            ) from exc
     from naga._yaml import YAMLError, load_yaml, yaml_problem
 
     try:
@@ -75,7 +75,7 @@ def _parse(text: str, path: str, suffix: str) -> Any:
         line, problem = yaml_problem(exc)
         raise ConfigError(
             f"config file '{path}'{line} is not valid YAML: {problem}. Fix that line."
-        ) from None
+        ) from exc
 
 
 def select_experiment(doc: dict[str, Any], name: str, path: str) -> dict[str, Any]:

@@ -7,17 +7,22 @@ instance of the user's own class only at the end, in :meth:`ConfigSpec.instantia
 
 from __future__ import annotations
 
-import sys
-
 from naga._errors import ConfigError, did_you_mean
-from naga.config._values import coerce, parse_value, path_types
+from naga._plain import (
+    SCALARS,
+    is_config_class,
+    is_config_instance,
+    path_types,
+    plain_attributes,
+)
+from naga.config._values import coerce, parse_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 
-__all__ = ["MISSING", "ConfigSpec", "Field"]
+__all__ = ["ConfigSpec", "Field", "MISSING"]
 
 
 class _Missing:
@@ -26,7 +31,6 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
-_SCALARS = (bool, int, float, str, bytes, type(None), complex)
 
 
 class Field:
@@ -84,7 +88,7 @@ class ConfigSpec:
         for name, field in self.fields.items():
             if field.nested is not None:
                 out[name] = field.nested.defaults()
-            elif isinstance(field.default, _SCALARS) or field.default is MISSING:
+            elif isinstance(field.default, SCALARS) or field.default is MISSING:
                 out[name] = field.default
             else:
                 import copy
@@ -202,7 +206,7 @@ class ConfigSpec:
         except Exception as exc:  # the library's own validation (pydantic, attrs validators)
             raise ConfigError(
                 f"{self.target.__name__} refused the config: {exc}. Fix the value named above."
-            ) from None
+            ) from exc
         for name, value in values.items():
             if name not in self.fields:
                 setattr(obj, name, value)
@@ -255,26 +259,10 @@ def _unquote(text: str) -> Any:
     return text
 
 
-def _is_config_class(value: Any) -> bool:
-    """True for a user-defined class that can hold config fields (not a type like int or Path)."""
-    if not isinstance(value, type) or value.__module__ in ("builtins", "pathlib", "typing"):
-        return False
-    enum_module = sys.modules.get("enum")
-    return not (enum_module is not None and issubclass(value, enum_module.Enum))
-
-
-def _is_config_instance(value: Any) -> bool:
-    return (
-        not isinstance(value, (*_SCALARS, list, tuple, dict, set, frozenset, *path_types(), type))
-        and _is_config_class(type(value))
-        and (hasattr(value, "__dict__") or hasattr(type(value), "__dataclass_fields__"))
-    )
-
-
 def _nested_for(hint: Any, default: Any) -> ConfigSpec | None:
-    if _is_config_class(default) or _is_config_instance(default):
+    if is_config_class(default) or is_config_instance(default):
         return ConfigSpec.from_class(default)
-    if default is MISSING and _is_config_class(hint):
+    if default is MISSING and is_config_class(hint):
         return ConfigSpec.from_class(hint)
     return None
 
@@ -298,16 +286,7 @@ def _resolve_hints(klass: type, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plain_fields(klass: type, proto: Any) -> dict[str, Field]:
-    raw_hints: dict[str, Any] = {}
-    defaults: dict[str, Any] = {}
-    for base in reversed(klass.__mro__[:-1]):
-        raw_hints.update(base.__dict__.get("__annotations__", {}))  # noqa: RUF063 - own, not inherited
-        for name, value in base.__dict__.items():
-            if name.startswith("_") or isinstance(value, (staticmethod, classmethod, property)):
-                continue
-            if callable(value) and not isinstance(value, type):
-                continue
-            defaults[name] = value
+    raw_hints, defaults = plain_attributes(klass)
     if proto is not None:
         defaults.update({k: v for k, v in vars(proto).items() if not k.startswith("_")})
     hints = _resolve_hints(klass, raw_hints)

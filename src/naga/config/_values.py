@@ -9,23 +9,17 @@ from __future__ import annotations
 import sys
 
 from naga._errors import ConfigError
+from naga._plain import path_types
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 
-__all__ = ["coerce", "parse_value", "path_types", "type_name"]
+__all__ = ["coerce", "parse_value", "type_name"]
 
 _NULLS = {"null": None, "none": None, "~": None, "None": None}
 _BOOLS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
-
-
-def path_types() -> tuple[type, ...]:
-    """``(pathlib.PurePath,)`` once pathlib is imported, else ``()``: no value or type hint can
-    be a path before then, and importing pathlib would cost a bare script several ms."""
-    module = sys.modules.get("pathlib")
-    return (module.PurePath,) if module is not None else ()
 
 
 def parse_value(text: str) -> Any:
@@ -95,11 +89,11 @@ def coerce(value: Any, hint: Any, *, key: str, origin: str) -> Any:
     """
     try:
         return _coerce(value, hint)
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(
             f"{origin}: {key} expects {type_name(hint)}, got {value!r}: "
             f"give a value of type {type_name(hint)}."
-        ) from None
+        ) from exc
 
 
 def _coerce(value: Any, hint: Any) -> Any:

@@ -53,7 +53,7 @@ def run_dask(
                 raise TaskError(
                     f"--dask {address}: no Dask scheduler answered ({exc}): start one "
                     f"(dask scheduler) or check the address."
-                ) from None
+                ) from exc
     try:
         futures = {}
         for job in jobs:

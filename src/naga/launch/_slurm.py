@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from naga._errors import TaskError, did_you_mean
+from naga._paths import SLURM_DIR
 
 __all__ = ["load_slurm_options", "run_slurm"]
 
@@ -44,12 +45,10 @@ def load_slurm_options(path: str) -> dict[str, Any]:
     try:
         data = load_yaml(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise TaskError(f"cannot read Slurm options file '{path}': {exc}.") from None
+        raise TaskError(f"cannot read Slurm options file '{path}': {exc}.") from exc
     except YAMLError as exc:
         line, problem = yaml_problem(exc)
-        raise TaskError(
-            f"Slurm options file '{path}'{line} is not valid YAML: {problem}."
-        ) from None
+        raise TaskError(f"Slurm options file '{path}'{line} is not valid YAML: {problem}.") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -92,11 +91,11 @@ def run_slurm(
     if not jobs:
         return
     try:
-        executor = submitit.SlurmExecutor(folder=str(folder / "slurm" / "%j"), max_num_timeout=0)
+        executor = submitit.SlurmExecutor(folder=str(folder / SLURM_DIR / "%j"), max_num_timeout=0)
     except RuntimeError as exc:
         raise TaskError(
             f"Slurm is not available here ({exc}): run the tasks locally with --n_jobs N."
-        ) from None
+        ) from exc
     executor.update_parameters(**{"array_parallelism": n_jobs, **options})
     try:
         # submitit prints sbatch's stderr itself before raising: it is in our one message.
@@ -106,7 +105,7 @@ def run_slurm(
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         raise TaskError(
             f"Slurm refused the job array: {reason}. Fix the options given with --slurm_config."
-        ) from None
+        ) from exc
     array_id = futures[0].job_id.split("_")[0]
     try:
         _watch(futures, jobs, array_id, report)

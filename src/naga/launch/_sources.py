@@ -67,7 +67,7 @@ def _from_file(path: str) -> list[TaskValue]:
         with open(path, encoding="utf-8", newline="") as handle:
             text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise TaskError(f"cannot read tasks file '{path}': {exc}.") from None
+        raise TaskError(f"cannot read tasks file '{path}': {exc}.") from exc
     suffix = os.path.splitext(path)[1].lower()
     if suffix in (".yaml", ".yml", ".json"):
         return _structured(text, path, suffix)
@@ -103,7 +103,7 @@ def _structured(text: str, path: str, suffix: str) -> list[TaskValue]:
         except json.JSONDecodeError as exc:
             raise TaskError(
                 f"tasks file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}."
-            ) from None
+            ) from exc
     else:
         from naga._yaml import YAMLError, load_yaml, yaml_problem
 
@@ -111,7 +111,7 @@ def _structured(text: str, path: str, suffix: str) -> list[TaskValue]:
             data = load_yaml(text)
         except YAMLError as exc:
             line, problem = yaml_problem(exc)
-            raise TaskError(f"tasks file '{path}'{line} is not valid YAML: {problem}.") from None
+            raise TaskError(f"tasks file '{path}'{line} is not valid YAML: {problem}.") from exc
     if data is None:
         return []
     if not isinstance(data, list):

@@ -26,15 +26,16 @@ import xxhash
 
 from naga._atomic import atomic_write_text
 from naga._errors import TaskError, require
+from naga._paths import LOGS_DIR, NAGA_DIR, SWEEPS_DIR, TASKS_NAME
+from naga._plain import to_plain
 from naga._yaml import YAMLError, dump_yaml, load_yaml
-from naga.config._plain import to_plain
 from naga.launch._options import SweepOptions
 from naga.launch._sources import TaskValue, load_tasks
 from naga.launch._worker import entry_of
 
 __all__ = ["SweepResult", "run_sweep"]
 
-STATE_FILE = "tasks.yaml"
+STATE_FILE = TASKS_NAME
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]+")
 _MAX_LABEL = 80
 
@@ -97,7 +98,7 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
     records: dict[str, dict[str, Any]] = {}
     for index, (task, config, label) in enumerate(zip(tasks, configs, labels, strict=True)):
         key = _key(config)
-        log = str((sweep_dir / "logs" / f"{label}.log").resolve())
+        log = str((sweep_dir / LOGS_DIR / f"{label}.log").resolve())
         record = {
             "label": label,
             "origin": task.origin,
@@ -256,7 +257,7 @@ def _sweep_dir(base: dict[str, Any], configs: list[dict[str, Any]]) -> Path:
     digest = xxhash.xxh3_64_hexdigest(
         json.dumps([to_plain(c) for c in configs], sort_keys=True).encode()
     )
-    return Path(".naga", "sweeps", digest[:12])
+    return Path(NAGA_DIR, SWEEPS_DIR, digest[:12])
 
 
 def _load_state(sweep_dir: Path) -> dict[str, dict[str, Any]]:

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from naga._errors import LockError
+from naga._paths import LOCK_NAME
 from naga._yaml import YAMLError, load_yaml, yaml_problem
 
 __all__ = ["LOCK_NAME", "LOCK_VERSION", "find_lock", "load_lock"]
 
-LOCK_NAME = "run.lock"
 #: Written as the top-level ``lock_version`` key. Readers refuse a newer version with a clear
 #: message; additive changes (new keys) do not bump it.
 LOCK_VERSION = 1
@@ -68,9 +68,9 @@ def load_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise LockError(
             f"{os.fspath(lock_file)!r}{where} is not valid YAML ({problem}): "
             f"restore it from version control or rerun the stage to write it again."
-        ) from None
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise LockError(f"cannot read {os.fspath(lock_file)!r}: {exc}.") from None
+        raise LockError(f"cannot read {os.fspath(lock_file)!r}: {exc}.") from exc
     if not isinstance(data, dict) or "lock_version" not in data:
         raise LockError(
             f"{os.fspath(lock_file)!r} is not a naga run.lock (no 'lock_version' key): "

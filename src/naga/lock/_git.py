@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from naga._errors import LockError
+from naga._errors import GitError, LockError
 
 __all__ = [
     "SNAPSHOT_REF_PREFIX",
@@ -38,7 +38,12 @@ _CREDENTIALS = re.compile(r"(?<=://)[^/@]+@")
 
 
 def git(args: list[str], cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> str:
-    """Run ``git args`` in ``cwd`` and return its stdout; ``CalledProcessError`` on failure."""
+    """Run ``git args`` in ``cwd`` and return its stdout.
+
+    Raises:
+        GitError: git exited non-zero; its stderr is in the message and in ``stderr``.
+        LockError: git is not installed.
+    """
     try:
         done = subprocess.run(
             ["git", *args],
@@ -48,8 +53,15 @@ def git(args: list[str], cwd: str | os.PathLike[str], env: dict[str, str] | None
             text=True,
             check=True,
         )
-    except FileNotFoundError:
-        raise LockError("git is not installed: install git (apt-get install git).") from None
+    except FileNotFoundError as exc:
+        raise LockError("git is not installed: install git (apt-get install git).") from exc
+    except subprocess.CalledProcessError as exc:
+        raise GitError(
+            f"`git {args[0] if args else ''}` failed in '{os.fspath(cwd)}'",
+            command=args,
+            stderr=exc.stderr or "",
+            path=os.fspath(cwd),
+        ) from exc
     return done.stdout
 
 
@@ -66,11 +78,11 @@ def repo_root(path: str | os.PathLike[str]) -> Path:
         folder = folder.parent
     try:
         return Path(git(["rev-parse", "--show-toplevel"], folder).strip())
-    except subprocess.CalledProcessError:
+    except GitError as exc:
         raise LockError(
             f"repo path '{os.fspath(path)}' is not inside a git repository: run `git init` "
             f"there and commit, or remove it from repos=."
-        ) from None
+        ) from exc
 
 
 def strip_credentials(url: str | None) -> str | None:
@@ -128,7 +140,7 @@ def _head(root: Path) -> dict[str, Any]:
             root,
         )
         index, commit, tree, ref = out.splitlines()[:4]
-    except (subprocess.CalledProcessError, ValueError):  # no commit yet
+    except (GitError, ValueError):  # no commit yet
         index = git(["rev-parse", "--git-path", "index"], root).strip()
         return {
             "index": Path(root, index),
@@ -143,7 +155,7 @@ def _head(root: Path) -> dict[str, Any]:
 def _unborn_branch(root: Path) -> str | None:
     try:
         return git(["symbolic-ref", "--short", "-q", "HEAD"], root).strip() or None
-    except subprocess.CalledProcessError:
+    except GitError:
         return None
 
 
@@ -169,7 +181,7 @@ def _commit_snapshot(root: Path, tree: str, parent: str | None) -> str:
 def _remote(root: Path) -> str | None:
     try:
         out = git(["config", "--get-regexp", r"^remote\..*\.url$"], root)
-    except subprocess.CalledProcessError:
+    except GitError:
         return None
     urls = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
     return urls.get("remote.origin.url") or next(iter(urls.values()), None)

@@ -31,8 +31,9 @@ from typing import Any
 import xxhash
 
 from naga._errors import LockError
+from naga._paths import cache_dir
 
-__all__ = ["ALGORITHM", "cache_dir", "changed_files", "dir_manifest", "hash_file", "hash_path"]
+__all__ = ["ALGORITHM", "changed_files", "dir_manifest", "hash_file", "hash_path"]
 
 ALGORITHM = "xxh3-128"
 _READ_SIZE = 1 << 20
@@ -46,15 +47,6 @@ _RACY_SECONDS = 2.0
 Stat = tuple[int, int, int, int]
 #: One file of a directory: relative path, device, inode, size, mtime_ns.
 Stat5 = tuple[str, int, int, int, int]
-
-
-def cache_dir() -> Path:
-    """naga's cache folder: ``$NAGA_CACHE_DIR``, else ``$XDG_CACHE_HOME/naga``, else ~/.cache/naga."""
-    explicit = os.environ.get("NAGA_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base, "naga")
 
 
 def hash_file(path: str | os.PathLike[str], size: int | None = None) -> str:
@@ -88,7 +80,7 @@ class _Cache:
     def __init__(self) -> None:
         self.db: sqlite3.Connection | None = None
         try:
-            folder = cache_dir()
+            folder = Path(cache_dir())
             folder.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(folder / "hashes-v3.sqlite", timeout=60, isolation_level=None)
             # Big pages: a directory's manifest is one blob of megabytes; with 4 KiB pages its
@@ -211,7 +203,7 @@ def hash_path(path: str | os.PathLike[str], *, name: str | None = None) -> dict[
         raise LockError(
             f"cannot read data file '{where}' ({exc.strerror}): fix its permissions, or leave "
             f"it out of data=."
-        ) from None
+        ) from exc
     finally:
         cache.close()
     return {"path": target, "hash": f"{ALGORITHM}:{digest}", "size": size, "files": count}

@@ -12,9 +12,10 @@ from typing import Any
 
 from naga._atomic import atomic_write_text
 from naga._errors import ConfigError, LockError
+from naga._paths import LOCK_NAME
 from naga._yaml import dump_yaml
 from naga.lock._environment import environment_state
-from naga.lock._format import LOCK_NAME, LOCK_VERSION, find_lock, load_lock
+from naga.lock._format import LOCK_VERSION, find_lock, load_lock
 from naga.lock._git import git_state, repo_root
 from naga.lock._hashing import ALGORITHM, hash_file, hash_path
 
@@ -53,7 +54,8 @@ def runlock(
         >>> runlock(config=cfg, repos=["."], data=[cfg.input_path],
         ...         runlock_path=Path(cfg.save_dir) / "run.lock")  # doctest: +SKIP
     """
-    from naga.config import provenance_of, to_plain
+    from naga._plain import to_plain
+    from naga._provenance import provenance_of
 
     plain_config = to_plain(config) if config is not None else None
     target = _target_path(plain_config, runlock_path)
@@ -152,9 +154,9 @@ def _find_repo_root(folder: Path) -> Path | None:
 
 
 def _naga_version() -> str:
-    import naga
+    from naga._version import __version__
 
-    return naga.__version__
+    return __version__
 
 
 def _clean_stale_temps(target: Path) -> None:

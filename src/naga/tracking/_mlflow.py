@@ -16,8 +16,9 @@ from typing import Any
 
 from naga._atomic import atomic_write_text
 from naga._errors import LockError, TrackingError, require
-from naga.config._plain import flatten
-from naga.lock._format import LOCK_NAME, load_lock
+from naga._paths import LOCK_NAME, MLFLOW_LOCK_NAME, MLFLOW_RUN_NAME, NAGA_DIR, cache_dir
+from naga._plain import flatten
+from naga.lock import load_lock
 
 __all__ = ["TAG_HASH", "TAG_ID", "TAG_STATUS", "mlflow_lock", "remembered_run"]
 
@@ -26,7 +27,7 @@ TAG_HASH = "naga.logical_run_hash"
 TAG_STATUS = "naga.run_status"
 TAG_SUPERSEDES = "naga.supersedes_run_id"
 TAG_SUPERSEDED_BY = "naga.superseded_by_run_id"
-MEMORY_FILE = Path(".naga") / "mlflow.json"
+MEMORY_FILE = Path(NAGA_DIR) / MLFLOW_RUN_NAME
 _MAX_KEY = 250
 _MAX_VALUE = 6000
 _BATCH = 100
@@ -84,7 +85,7 @@ def mlflow_lock(
         client = _client(uri)
         experiment_id = _experiment_id(client, uri, experiment)
     except MlflowException as exc:
-        raise TrackingError(_store_error(uri, exc)) from None
+        raise TrackingError(_store_error(uri, exc)) from exc
     lock = _read_lock(folder)
     key = logical_hash(folder)
     run_tags = {
@@ -107,7 +108,7 @@ def mlflow_lock(
         mlflow.end_run("FAILED")
         raise
     mlflow.end_run("FINISHED")
-    with _file_lock(folder / ".naga" / "mlflow.lock"):
+    with _file_lock(folder / NAGA_DIR / MLFLOW_LOCK_NAME):
         _promote(client, experiment_id, key, run_id)
         memory = {"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": uri}
         import json
@@ -139,7 +140,7 @@ def _check_reachable(uri: str) -> None:
         raise TrackingError(
             f"MLflow tracking server {uri} is unreachable ({getattr(exc, 'reason', exc)}): start "
             f"it, or set MLFLOW_TRACKING_URI to a reachable server (unset: a local mlflow.db)."
-        ) from None
+        ) from exc
 
 
 def _store_error(uri: str, exc: Any) -> str:
@@ -167,10 +168,9 @@ def _client(uri: str) -> Any:
         # Several processes creating a brand-new sqlite store at once corrupt it for good
         # (alembic migrations race): the first contact is serialised with a lock beside it.
         # The lock lives in naga's cache, keyed by the store's path, not beside the user's files.
-        from naga.lock._hashing import cache_dir
 
         db = os.path.abspath(uri[len("sqlite:///") :])
-        with _file_lock(cache_dir() / "locks" / f"mlflow-{logical_hash(Path(db))}.lock"):
+        with _file_lock(Path(cache_dir()) / "locks" / f"mlflow-{logical_hash(Path(db))}.lock"):
             client = MlflowClient(uri)
             client.search_experiments(max_results=1)
         return client
@@ -195,7 +195,7 @@ def _experiment_id(client: Any, uri: str, name: str | None) -> str:
         except MlflowException:  # created by a concurrent process meanwhile
             return str(client.get_experiment_by_name(name).experiment_id)
     except MlflowException as exc:
-        raise TrackingError(f"MLflow at {uri} refused experiment {name!r}: {exc.message}") from None
+        raise TrackingError(f"MLflow at {uri} refused experiment {name!r}: {exc.message}") from exc
 
 
 def _read_lock(folder: Path) -> dict[str, Any] | None:
@@ -209,7 +209,7 @@ def _read_lock(folder: Path) -> dict[str, Any] | None:
     try:
         return load_lock(folder)
     except LockError as exc:
-        raise TrackingError(str(exc)) from None
+        raise TrackingError(str(exc)) from exc
 
 
 def _key(text: str) -> str:

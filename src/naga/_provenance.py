@@ -1,0 +1,35 @@
+"""Where a config object built by ``@clicfg`` came from, for ``runlock``'s ``config_sources``.
+
+The bottom layer: ``config`` records, ``lock`` reads, neither imports the other.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["provenance_of", "remember"]
+
+#: Keyed by ``id``; the object itself is kept with its entry so that an id is never reused while
+#: listed.
+_PROVENANCE: dict[int, tuple[Any, dict[str, Any]]] = {}
+_PROVENANCE_MAX = 256
+
+
+def provenance_of(config: Any) -> dict[str, Any] | None:
+    """Where a config object made by ``@clicfg`` came from: ``{files, experiment, overrides}``.
+
+    Returns None for an object clicfg did not build.
+    """
+    entry = _PROVENANCE.get(id(config))
+    return entry[1] if entry is not None and entry[0] is config else None
+
+
+def remember(config: Any, provenance: dict[str, Any] | None) -> None:
+    """Record where ``config`` came from (nothing when ``provenance`` is None)."""
+    if provenance is None:
+        return
+    if len(_PROVENANCE) >= _PROVENANCE_MAX:
+        _PROVENANCE.pop(next(iter(_PROVENANCE)))
+    _PROVENANCE[id(config)] = (config, provenance)

@@ -1,0 +1,244 @@
+"""The `naga` command line: parsing, the subcommands, and the one place errors are rendered."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from naga._errors import NagaError, report
+from naga._paths import LOCK_NAME
+from naga._version import __version__
+from naga.cli._compare import Change
+
+__all__ = ["main"]
+
+EPILOG = """examples:
+  naga status results/process          is the run still reproducible? (exit 0 yes, 1 no)
+  naga diff results/a results/b        what differs between two runs
+  naga ls results                      the runs under a folder
+  naga log results/process             log a run to MLflow (like mlflow_lock)
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's mistakes become a NagaError, rendered at the one boundary like every other."""
+
+    def error(self, message: str) -> NoReturn:
+        raise NagaError(f"{message}. Run `{self.prog} --help` for the usage.")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="naga",
+        description="Check, compare, list and log the runs naga recorded.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"naga {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.add_argument("--json", action="store_true", help="print JSON for scripts")
+        return command
+
+    status = add(
+        "status",
+        "compare each run's run.lock with today's config files, code, data, environment and upstream stages",
+        "naga status results/process results/train",
+    )
+    status.add_argument(
+        "dirs", nargs="+", metavar="DIR", help="run directories (or their run.lock)"
+    )
+    diff = add("diff", "show what differs between two runs", "naga diff results/a results/b")
+    diff.add_argument("a", metavar="A")
+    diff.add_argument("b", metavar="B")
+    ls = add("ls", "list the runs under a folder, at any depth", "naga ls results --status")
+    ls.add_argument("root", nargs="?", default=".", metavar="ROOT")
+    ls.add_argument(
+        "--status", action="store_true", help="also check whether each run is reproducible"
+    )
+    log = add(
+        "log",
+        "log run directories to MLflow, as mlflow_lock does",
+        "naga log results/process --experiment demo",
+    )
+    log.add_argument("dirs", nargs="+", metavar="DIR")
+    log.add_argument(
+        "--experiment", help="MLflow experiment name (default MLFLOW_EXPERIMENT_NAME or MLflow's)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the naga command and return its exit status; never raises ``SystemExit``.
+
+    Args:
+        argv: The arguments after ``naga`` (default: ``sys.argv[1:]``).
+
+    Returns:
+        0 same/ok, 1 changed (status, diff), 2 bad input (one ``naga: error:`` line on stderr).
+
+    Example:
+        >>> main(["--version"]) == 0  # doctest: +SKIP
+        True
+    """
+    try:
+        args = _parser().parse_args(argv)
+        return int(_COMMANDS[args.command](args))
+    except NagaError as error:
+        return report(error)
+    except SystemExit as done:  # --help and --version: argparse printed them and exits
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except BrokenPipeError:  # `naga ls | head`: the reader left, nothing is wrong
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
+
+
+def _color(text: str, code: str) -> str:
+    return (
+        f"\033[{code}m{text}\033[0m"
+        if sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        else text
+    )
+
+
+def _render(change: Change) -> str:
+    if change.old is None and change.new is None:
+        return f"  {change.part:<12} {change.key}: {change.note}"
+    note = f"  ({change.note})" if change.note else ""
+    return f"  {change.part:<12} {change.key}: {change.old!r} -> {change.new!r}{note}"
+
+
+def _print_changes(title: str, changes: list[Change], same: str, changed: str) -> None:
+    if not changes:
+        print(f"{title}: {_color(same, '32')}")
+        return
+    print(f"{title}: {_color(f'{len(changes)} {changed}', '33')}")
+    for change in changes:
+        print(_render(change))
+
+
+def _status(args: Any) -> int:
+    from naga.cli._status import run_status
+    from naga.lock import find_lock
+
+    for d in args.dirs:
+        find_lock(d)  # every input checked before any output
+    report = {d: run_status(d) for d in args.dirs}
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    d: {"reproducible": not c, "changes": [x.as_dict() for x in c]}
+                    for d, c in report.items()
+                },
+                indent=2,
+                default=str,
+            )
+        )
+    else:
+        for d, changes in report.items():
+            _print_changes(d, changes, "up to date", "change(s) since the run")
+    return 1 if any(report.values()) else 0
+
+
+def _diff(args: Any) -> int:
+    from naga.cli._compare import compare_locks
+    from naga.lock import load_lock
+
+    a, b = load_lock(args.a), load_lock(args.b)
+    changes = compare_locks(a, b)
+    if args.json:
+        print(json.dumps([c.as_dict() for c in changes], indent=2, default=str))
+    else:
+        _print_changes(
+            f"{args.a} -> {args.b}",
+            changes,
+            "same config, code, data and environment",
+            "difference(s)",
+        )
+    return 1 if changes else 0
+
+
+def _find_runs(root: Path) -> list[Path]:
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__")
+        )
+        if LOCK_NAME in files:
+            found.append(Path(folder))
+    return found
+
+
+def _ls(args: Any) -> int:
+    from naga.lock import load_lock
+
+    root = Path(args.root)
+    if not root.is_dir():
+        raise NagaError(f"'{args.root}' is not a directory: pass a folder that holds runs.")
+    rows = []
+    for folder in _find_runs(root):
+        try:
+            lock = load_lock(folder)
+        except NagaError as error:  # one broken receipt must not hide the other runs
+            report(error)
+            rows.append({"path": str(folder), "created": None, "error": str(error)})
+            continue
+        repos: list[dict[str, Any]] = list((lock.get("repos") or {}).values())
+        repo = repos[0] if repos else {}
+        commit = (repo.get("commit") or "-")[:8] + ("*" if repo.get("dirty") else "")
+        caller = lock.get("caller") or {}
+        row = {
+            "path": str(folder),
+            "created": lock.get("created"),
+            "stage": f"{caller.get('file')}:{caller.get('function')}",
+            "commit": commit,
+        }
+        if args.status:
+            from naga.cli._status import run_status
+
+            row["status"] = "up to date" if not run_status(folder) else "changed"
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            if "error" in row:
+                print(f"{row['path']}  {_color('unreadable run.lock', '31')}")
+            else:
+                print("  ".join(str(row[k]) for k in row))
+    return 2 if any("error" in row for row in rows) else 0
+
+
+def _log(args: Any) -> int:
+    from naga.tracking import mlflow_lock
+
+    for d in args.dirs:
+        if not Path(d).is_dir():
+            raise NagaError(f"'{d}' is not a run directory: pass the folder that holds run.lock.")
+    out = {}
+    for d in args.dirs:
+        with mlflow_lock(d, experiment=args.experiment) as run:
+            out[d] = run.info.run_id
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        for d, run_id in out.items():
+            print(f"{d}: MLflow run {run_id}")
+    return 0
+
+
+_COMMANDS = {"status": _status, "diff": _diff, "ls": _ls, "log": _log}
