@@ -23,11 +23,13 @@ __all__ = [
     "MLFLOW_LOCK_NAME",
     "MLFLOW_RUN_NAME",
     "NAGA_DIR",
+    "RESULT_NAME",
     "SLURM_DIR",
     "SWEEPS_DIR",
     "TASKS_NAME",
     "cache_dir",
     "is_naga_file",
+    "own_names",
 ]
 
 #: The receipt of a run.
@@ -48,8 +50,12 @@ LOGS_DIR = "logs"
 SLURM_DIR = "slurm"
 #: Inside ``.naga/`` of the working directory: sweeps whose config has no save_dir.
 SWEEPS_DIR = "sweeps"
+#: The JSON return value of a run, beside run.lock.
+RESULT_NAME = "result.json"
 
-_OWN_TOP = frozenset({LOCK_NAME, CONFIG_NAME, NAGA_DIR, TASKS_NAME})
+_RUN_OWN = frozenset({LOCK_NAME, CONFIG_NAME, NAGA_DIR, RESULT_NAME})
+_SWEEP_OWN = frozenset({TASKS_NAME, LOGS_DIR, SLURM_DIR})
+_OWN_TOP = _RUN_OWN | _SWEEP_OWN
 
 
 def cache_dir() -> str:
@@ -59,6 +65,27 @@ def cache_dir() -> str:
         return explicit
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "naga")
+
+
+def own_names(names: set[str] | frozenset[str]) -> frozenset[str]:
+    """Which of a folder's entry ``names`` are naga's own (empty unless it is a run folder).
+
+    A run folder holds run.lock or ``.naga/``; a sweep folder holds tasks.yaml. In them, naga's
+    files (run.lock, config.json, result.json, ``.naga/``; tasks.yaml, ``logs/``, ``slurm/``) are
+    never data or outputs. Anywhere else every name is the user's.
+
+    Example:
+        >>> sorted(own_names({"run.lock", "config.json", "out.txt"}))
+        ['config.json', 'run.lock']
+        >>> sorted(own_names({"config.json", "out.txt"}))
+        []
+    """
+    found: frozenset[str] = frozenset()
+    if LOCK_NAME in names or NAGA_DIR in names:
+        found |= _RUN_OWN & names
+    if TASKS_NAME in names:
+        found |= (_SWEEP_OWN | _RUN_OWN) & names
+    return found
 
 
 def is_naga_file(relative: str) -> bool:

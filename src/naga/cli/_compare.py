@@ -6,32 +6,9 @@ import os
 from typing import Any
 
 from naga._plain import flatten
+from naga.lock import Change
 
 __all__ = ["Change", "compare_locks"]
-
-
-class Change:
-    """One difference: its part (config, code, data, environment, prevs), a key, both values."""
-
-    __slots__ = ("key", "new", "note", "old", "part")
-
-    def __init__(self, part: str, key: str, old: Any, new: Any, note: str = "") -> None:
-        self.part, self.key, self.old, self.new, self.note = part, key, old, new, note
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "part": self.part,
-            "key": self.key,
-            "old": self.old,
-            "new": self.new,
-            "note": self.note,
-        }
-
-    def __repr__(self) -> str:
-        return f"Change({self.part!r}, {self.key!r}, {self.old!r}, {self.new!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Change) and self.as_dict() == other.as_dict()
 
 
 def _mapping_changes(
@@ -48,17 +25,49 @@ def _mapping_changes(
     return changes
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _code_changes(name: str, ra: dict[str, Any], rb: dict[str, Any]) -> list[Change]:
+    """Code compared by content: tree and blob ids. Commit ids are information only."""
+    info = [
+        Change("code", f"{name}.{field}", ra.get(field), rb.get(field), used=False)
+        for field in ("commit", "snapshot")
+        if ra.get(field) != rb.get(field)
+    ]
+    tree_a, tree_b = ra.get("tree"), rb.get("tree")
+    if not tree_a or not tree_b:  # version-1 receipts: commits are all there is
+        return [
+            Change("code", f"{name}.{field}", ra.get(field), rb.get(field))
+            for field in ("commit", "dirty", "snapshot")
+            if ra.get(field) != rb.get(field)
+        ]
+    if tree_a == tree_b:
+        return info
+    used_a, used_b = _dict(ra.get("used")), _dict(rb.get("used"))
+    files = [
+        Change(
+            "code",
+            f"{name}:{rel}",
+            None,
+            None,
+            "only in A" if rel not in used_b else "only in B" if rel not in used_a else "differs",
+        )
+        for rel in sorted(set(used_a) | set(used_b))
+        if used_a.get(rel) != used_b.get(rel)
+    ]
+    return files or [Change("code", f"{name}.tree", tree_a, tree_b, "other files differ"), *info]
+
+
 def compare_locks(a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
     """What differs between two run.locks: config keys, commits, data, packages, prevs."""
     changes = _mapping_changes(
         "config", flatten(a.get("config") or {}), flatten(b.get("config") or {})
     )
-    repos_a, repos_b = a.get("repos") or {}, b.get("repos") or {}
+    repos_a, repos_b = _dict(a.get("repos")), _dict(b.get("repos"))
     for name in sorted(set(repos_a) | set(repos_b)):
-        ra, rb = repos_a.get(name) or {}, repos_b.get(name) or {}
-        for field in ("commit", "dirty", "snapshot"):
-            if ra.get(field) != rb.get(field):
-                changes.append(Change("code", f"{name}.{field}", ra.get(field), rb.get(field)))
+        changes += _code_changes(str(name), _dict(repos_a.get(name)), _dict(repos_b.get(name)))
     data_a = {k: (v or {}).get("hash") for k, v in (a.get("data") or {}).items()}
     data_b = {k: (v or {}).get("hash") for k, v in (b.get("data") or {}).items()}
     changes += _mapping_changes("data", data_a, data_b)

@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "dirs", nargs="+", metavar="DIR", help="run directories (or their run.lock)"
     )
+    status.add_argument(
+        "--all",
+        action="store_true",
+        help="also list what changed but the run did not use (information, not staleness)",
+    )
     diff = add("diff", "show what differs between two runs", "naga diff results/a results/b")
     diff.add_argument("a", metavar="A")
     diff.add_argument("b", metavar="B")
@@ -131,27 +136,46 @@ def _print_changes(title: str, changes: list[Change], same: str, changed: str) -
 
 
 def _status(args: Any) -> int:
-    from naga.cli._status import run_status
-    from naga.lock import find_lock
+    from naga.lock import find_lock, judge
 
     for d in args.dirs:
         find_lock(d)  # every input checked before any output
-    report = {d: run_status(d) for d in args.dirs}
+    verdicts = {d: judge(d, all_changes=args.all) for d in args.dirs}
     if args.json:
         print(
             json.dumps(
                 {
-                    d: {"reproducible": not c, "changes": [x.as_dict() for x in c]}
-                    for d, c in report.items()
+                    d: {
+                        "up_to_date": not v.stale,
+                        "lock_version": v.lock_version,
+                        "reasons": [c.as_dict() for c in v.reasons],
+                        "also_changed": [c.as_dict() for c in v.info],
+                    }
+                    for d, v in verdicts.items()
                 },
                 indent=2,
                 default=str,
             )
         )
     else:
-        for d, changes in report.items():
-            _print_changes(d, changes, "up to date", "change(s) since the run")
-    return 1 if any(report.values()) else 0
+        for d, verdict in verdicts.items():
+            _print_verdict(d, verdict, args.all)
+    return 1 if any(v.stale for v in verdicts.values()) else 0
+
+
+def _print_verdict(title: str, verdict: Any, show_info: bool) -> None:
+    reasons = verdict.reasons
+    if reasons:
+        print(f"{title}: {_color('stale', '33')}")
+        for change in reasons:
+            print(f"  {change.part:<12} {change.reason()}")
+    else:
+        print(f"{title}: {_color('up to date', '32')}")
+    info = verdict.info if show_info else [c for c in verdict.info if c.part == "format"]
+    if info:
+        print("  also changed, not used by this run:" if show_info else "  note:")
+        for change in info:
+            print(f"    {change.part:<10} {change.reason()}")
 
 
 def _diff(args: Any) -> int:
@@ -208,9 +232,9 @@ def _ls(args: Any) -> int:
             "commit": commit,
         }
         if args.status:
-            from naga.cli._status import run_status
+            from naga.lock import judge
 
-            row["status"] = "up to date" if not run_status(folder) else "changed"
+            row["status"] = "stale" if judge(folder).stale else "up to date"
         rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -4,11 +4,14 @@ from naga.lock._environment import environment_state, installed_packages
 from naga.lock._format import LOCK_VERSION, find_lock, load_lock
 from naga.lock._git import changed_paths, git, git_state
 from naga.lock._hashing import ALGORITHM, changed_files, dir_manifest, hash_file, hash_path
+from naga.lock._judge import Change, Verdict, judge
 from naga.lock._runlock import runlock
 
 __all__ = [
     "ALGORITHM",
+    "Change",
     "LOCK_VERSION",
+    "Verdict",
     "changed_files",
     "changed_paths",
     "dir_manifest",
@@ -19,6 +22,7 @@ __all__ = [
     "hash_file",
     "hash_path",
     "installed_packages",
+    "judge",
     "load_lock",
     "runlock",
 ]

@@ -100,4 +100,7 @@ def environment_state(repo_roots: list[str] | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": installed_packages(),
         "lock_files": lock_files,
+        # Where the run's packages were found: `naga status` reads their metadata from here
+        # (it never starts the run's interpreter).
+        "sys_path": [p for p in sys.path if p and os.path.isdir(p)],
     }

@@ -10,11 +10,53 @@ from naga._errors import LockError
 from naga._paths import LOCK_NAME
 from naga._yaml import YAMLError, load_yaml, yaml_problem
 
-__all__ = ["LOCK_NAME", "LOCK_VERSION", "find_lock", "load_lock"]
+__all__ = ["LOCK_NAME", "LOCK_VERSION", "compact", "expand", "find_lock", "load_lock"]
 
 #: Written as the top-level ``lock_version`` key. Readers refuse a newer version with a clear
-#: message; additive changes (new keys) do not bump it.
-LOCK_VERSION = 1
+#: message; additive changes (new keys) do not bump it. Version 2 records what the run used
+#: (files, imported distributions), its outputs, and relative paths; version 1 still loads.
+LOCK_VERSION = 2
+#: In an embedded previous stage: the environment keys left out because the run's own are equal.
+SAME_AS_RUN = "same_as_run"
+
+
+def compact(prev: dict[str, Any], environment: dict[str, Any]) -> dict[str, Any]:
+    """An embedded previous stage without what the run itself records (its environment keys
+    equal to the run's), at every depth: run.lock grows with information, not with depth."""
+    out = dict(prev)
+    env = out.get("environment")
+    if isinstance(env, dict):
+        same = sorted(k for k, v in env.items() if k != SAME_AS_RUN and environment.get(k) == v)
+        if same:
+            out["environment"] = {
+                **{k: v for k, v in env.items() if k not in same},
+                SAME_AS_RUN: sorted({*same, *(env.get(SAME_AS_RUN) or [])}),
+            }
+    prevs = out.get("prevs")
+    if isinstance(prevs, dict):
+        out["prevs"] = {
+            k: compact(v, environment) if isinstance(v, dict) else v for k, v in prevs.items()
+        }
+    return out
+
+
+def expand(lock: dict[str, Any], environment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The inverse of :func:`compact`: every embedded stage with its whole environment again."""
+    top = environment if environment is not None else (lock.get("environment") or {})
+    if not isinstance(top, dict):
+        return lock
+    out = dict(lock)
+    env = out.get("environment")
+    if environment is not None and isinstance(env, dict) and isinstance(env.get(SAME_AS_RUN), list):
+        restored = {k: top.get(k) for k in env[SAME_AS_RUN] if isinstance(k, str) and k in top}
+        out["environment"] = {
+            **restored,
+            **{k: v for k, v in env.items() if k != SAME_AS_RUN},
+        }
+    prevs = out.get("prevs")
+    if isinstance(prevs, dict):
+        out["prevs"] = {k: expand(v, top) if isinstance(v, dict) else v for k, v in prevs.items()}
+    return out
 
 
 def find_lock(path: str | os.PathLike[str]) -> Path:
@@ -87,4 +129,4 @@ def load_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{os.fspath(lock_file)!r} has lock_version {version}, newer than this naga reads "
             f"({LOCK_VERSION}): upgrade naga (pip install -U naga)."
         )
-    return data
+    return expand(data)

@@ -115,6 +115,8 @@ def git_state(path: str | os.PathLike[str], *, snapshot: bool = True) -> dict[st
         "commit": head["commit"],
         "branch": head["branch"],
         "dirty": dirty,
+        "tree": tree,
+        "object_format": head["object_format"],
         "remote": strip_credentials(_remote(root)),
     }
     if dirty and snapshot:
@@ -130,6 +132,7 @@ def _head(root: Path) -> dict[str, Any]:
         out = git(
             [
                 "rev-parse",
+                "--show-object-format",
                 "--git-path",
                 "index",
                 "HEAD",
@@ -139,17 +142,26 @@ def _head(root: Path) -> dict[str, Any]:
             ],
             root,
         )
-        index, commit, tree, ref = out.splitlines()[:4]
+        object_format, index, commit, tree, ref = out.splitlines()[:5]
     except (GitError, ValueError):  # no commit yet
-        index = git(["rev-parse", "--git-path", "index"], root).strip()
+        object_format, index = git(
+            ["rev-parse", "--show-object-format", "--git-path", "index"], root
+        ).split()[:2]
         return {
             "index": Path(root, index),
             "commit": None,
             "tree": _EMPTY_TREE,
             "branch": _unborn_branch(root),
+            "object_format": object_format,
         }
     branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
-    return {"index": Path(root, index), "commit": commit, "tree": tree, "branch": branch}
+    return {
+        "index": Path(root, index),
+        "commit": commit,
+        "tree": tree,
+        "branch": branch,
+        "object_format": object_format,
+    }
 
 
 def _unborn_branch(root: Path) -> str | None:

@@ -31,7 +31,7 @@ from typing import Any
 import xxhash
 
 from naga._errors import LockError
-from naga._paths import cache_dir
+from naga._paths import LOCK_NAME, cache_dir, own_names
 
 __all__ = ["ALGORITHM", "changed_files", "dir_manifest", "hash_file", "hash_path"]
 
@@ -150,30 +150,57 @@ def _cacheable(st: os.stat_result, now: float) -> bool:
     return now - st.st_mtime > _RACY_SECONDS
 
 
-def _walk(root: str, prefix: str = "", *, stat: bool = True) -> list[Any]:
+def _walk(root: str, prefix: str = "", *, stat: bool = True, outputs: bool = False) -> list[Any]:
     """Every file below ``root``, symlinks followed: ``(relative posix path, device, inode,
-    size, mtime_ns)``, or without a stat call ``(relative posix path, absolute path)``."""
+    size, mtime_ns)``, or without a stat call ``(relative posix path, absolute path)``.
+
+    naga's own files are never data or outputs: in a run or sweep folder (one holding run.lock,
+    ``.naga/`` or tasks.yaml) the names :func:`naga._paths.own_names` lists are left out. For a
+    run's ``outputs``, a nested run folder is another run's, and left out whole.
+    """
     out: list[Any] = []
     with os.scandir(root) as entries:
-        for entry in entries:
-            rel = prefix + entry.name
-            if entry.is_dir():
-                out.extend(_walk(entry.path, rel + "/", stat=stat))
-            elif not entry.is_file():
+        listed = list(entries)
+    names = {e.name for e in listed}
+    # The run folder whose outputs these are is a run folder even before its run.lock exists.
+    own = own_names(names | {LOCK_NAME} if outputs and not prefix else names)
+    for entry in listed:
+        if entry.name in own:
+            continue
+        rel = prefix + entry.name
+        if entry.is_dir():
+            if outputs and own_names(_names(entry.path)):
                 continue
-            elif stat:
-                st = entry.stat()
-                out.append((rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
-            else:
-                out.append((rel, entry.path))
+            out.extend(_walk(entry.path, rel + "/", stat=stat, outputs=outputs))
+        elif not entry.is_file():
+            continue
+        elif stat:
+            st = entry.stat()
+            out.append((rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        else:
+            out.append((rel, entry.path))
     return out
 
 
-def hash_path(path: str | os.PathLike[str], *, name: str | None = None) -> dict[str, Any]:
+def _names(folder: str) -> set[str]:
+    try:
+        return set(os.listdir(folder))
+    except OSError:
+        return set()
+
+
+def hash_path(
+    path: str | os.PathLike[str], *, name: str | None = None, outputs: bool = False
+) -> dict[str, Any]:
     """The ``data`` entry of a run.lock for a file or a directory.
 
+    Args:
+        path: A file or a directory.
+        name: Unused; kept for callers that name the entry.
+        outputs: Hash a run folder's outputs: nested run folders (other runs) are left out.
+
     Returns:
-        ``{path, hash: "xxh3-128:<hex>", size, files}``.
+        ``{path, hash: "xxh3-128:<hex>", size, files}``. naga's own files are never counted.
 
     Raises:
         LockError: The path does not exist, or a file in it cannot be read.
@@ -189,7 +216,7 @@ def hash_path(path: str | os.PathLike[str], *, name: str | None = None) -> dict[
     try:
         if os.path.isdir(target):
             with _gc_paused():  # tens of thousands of small tuples: collections cost 10-20%
-                digest, size, count = _hash_dir(os.path.abspath(target), cache)
+                digest, size, count = _hash_dir(os.path.abspath(target), cache, outputs)
         else:
             st = os.stat(target)
             if not stat.S_ISREG(st.st_mode):
@@ -231,17 +258,20 @@ def _hash_one(path: str, st: os.stat_result, cache: _Cache, now: float) -> str:
     return digest
 
 
-def _hash_dir(root: str, cache: _Cache) -> tuple[str, int, int]:
+def _hash_dir(root: str, cache: _Cache, outputs: bool = False) -> tuple[str, int, int]:
     now = time.time()
+    walk_root = root
+    if outputs:  # the same folder listed two ways: cached under two keys
+        root = root + "\0outputs"
     summary = _unmarshal(cache.get("dirs", root))
     if summary is None and not cache.has("dirfiles", root):
         # Nothing known: list names only, and let two processes open, fstat and hash. The stat
         # comes from the descriptor that reads the file, so each path is looked up once; each
         # process also summarises its half (see _Part), so little is left to do after the join.
-        names = _walk(root, stat=False)
+        names = _walk(walk_root, stat=False, outputs=outputs)
         names.sort(key=_first)
         return _store_dir(root, cache, now, _in_two_processes(_hash_part, names, _join_parts))
-    stats = _walk(root)
+    stats = _walk(walk_root, outputs=outputs)
     stats.sort(key=_first)
     # The whole tree's stat fingerprint: when it matches the cached one, nothing was touched
     # and no per-file work is needed (a re-check is then one stat per file). The summary is
@@ -256,7 +286,7 @@ def _hash_dir(root: str, cache: _Cache) -> tuple[str, int, int]:
         if entry is not None and entry[0] == key:
             found[key[0]] = entry
         else:
-            todo.append((key[0], os.path.join(root, key[0])))
+            todo.append((key[0], os.path.join(walk_root, key[0])))
     new_stats, new_digests = _in_two_processes(_hash_list, todo, _join_lists)
     found.update(
         (key[0], (key, digest)) for key, digest in zip(new_stats, new_digests, strict=True)

@@ -15,9 +15,10 @@ from naga._errors import ConfigError, LockError
 from naga._paths import LOCK_NAME
 from naga._yaml import dump_yaml
 from naga.lock._environment import environment_state
-from naga.lock._format import LOCK_VERSION, find_lock, load_lock
+from naga.lock._format import LOCK_VERSION, compact, find_lock, load_lock
 from naga.lock._git import git_state, repo_root
 from naga.lock._hashing import ALGORITHM, hash_file, hash_path
+from naga.lock._used import imported_distributions, used_files
 
 __all__ = ["runlock"]
 
@@ -32,6 +33,9 @@ def runlock(
     data: Named = None,
     prevs: Named = None,
     runlock_path: PathLike | None = None,
+    *,
+    code: list[str] | None = None,
+    outputs: Named = None,
 ) -> dict[str, Any]:
     """Write the run.lock receipt of a run and return what was written.
 
@@ -46,6 +50,11 @@ def runlock(
         data: Files or directories to hash (a list, or a dict of name -> path).
         prevs: Previous stages: run directories, files inside them, or run.lock paths.
         runlock_path: Where to write; defaults to ``<config.save_dir>/run.lock``.
+        code: Globs relative to each repo's root for files the run reads at run time
+            (templates, SQL, ...), recorded as used beside the imported modules.
+        outputs: The run's outputs (a list, or a dict of name -> path). By default the run
+            folder (where run.lock goes) without naga's own files and nested runs; ``[]``
+            records none. Call runlock after the outputs are written.
 
     Returns:
         The lock, as the dict that was written.
@@ -59,18 +68,31 @@ def runlock(
 
     plain_config = to_plain(config) if config is not None else None
     target = _target_path(plain_config, runlock_path)
+    home = target.parent.resolve()
     repo_items = _named(repos, "repos")
     data_items = _named(data, "data")
-    for name, path in data_items:
-        if not os.path.exists(path):
-            raise LockError(
-                f"data entry '{name}': path '{os.fspath(path)}' does not exist: create it before "
-                f"calling runlock, or fix the path."
-            )
+    output_items = [(".", home)] if outputs is None else _named(outputs, "outputs")
+    for what, items in (("data", data_items), ("outputs", output_items)):
+        for name, path in items:
+            if not os.path.exists(path) and not (what == "outputs" and name == "."):
+                raise LockError(
+                    f"{what} entry '{name}': path '{os.fspath(path)}' does not exist: create it "
+                    f"before calling runlock, or fix the path.",
+                    path=os.fspath(path),
+                    key=name,
+                )
     roots = {name: repo_root(path) for name, path in repo_items}
-    prev_locks = {
-        str(find_lock(p).parent.resolve()): load_lock(p) for _, p in _named(prevs, "prevs")
-    }
+    enclosing = _find_repo_root(home)
+    prev_locks: dict[str, dict[str, Any]] = {}
+    for _, p in _named(prevs, "prevs"):
+        folder = find_lock(p).parent.resolve()
+        prev_locks[_where(folder, home, enclosing)] = load_lock(p)
+    for _, path in data_items:  # a data path inside a run folder: that run is upstream
+        upstream = _run_folder_of(Path(path).resolve(), stop=enclosing)
+        if upstream is not None and upstream != home:
+            key = _where(upstream, home, enclosing)
+            if key not in prev_locks:
+                prev_locks[key] = {**load_lock(upstream), "inferred": True}
 
     lock: dict[str, Any] = {
         "lock_version": LOCK_VERSION,
@@ -83,22 +105,83 @@ def runlock(
         "config": plain_config,
     }
     sources = provenance_of(config) if config is not None else None
+    source_files = list(sources["files"]) if sources is not None else []
     if sources is not None:
         lock["config_sources"] = {
-            "files": {f: {"hash": _file_hash(f)} for f in sources["files"]},
+            "files": {
+                _where(Path(f), home, enclosing): {"hash": _file_hash(f), "abs": f}
+                for f in source_files
+            },
             "experiment": sources["experiment"],
             "overrides": list(sources["overrides"]),
         }
     # Data first: an unreadable file then fails before any snapshot ref is created.
-    data_state = {name: hash_path(path) for name, path in data_items}
-    lock["repos"] = {name: git_state(path) for name, path in repo_items}
-    lock["data"] = data_state
-    lock["prevs"] = prev_locks
-    lock["environment"] = environment_state(sorted({str(r) for r in roots.values()}))
+    lock["data"] = {
+        name: _located(hash_path(path), path, home, enclosing) for name, path in data_items
+    }
+    caller_file = os.path.abspath(sys._getframe(1).f_code.co_filename)
+    repos_state = {}
+    for name, path in repo_items:
+        state = git_state(path)
+        root = str(roots[name])
+        state["location"] = _relative(Path(root), home)
+        state["used"] = used_files(
+            root,
+            extra=[caller_file, *source_files],
+            code=code,
+            object_format=state.get("object_format") or "sha1",
+        )
+        if code:
+            state["code"] = list(code)
+        repos_state[name] = state
+    lock["repos"] = repos_state
+    lock["outputs"] = {
+        name: _located(hash_path(path, outputs=True), path, home, enclosing)
+        for name, path in output_items
+        if os.path.exists(path)
+    }
+    environment = environment_state(sorted({str(r) for r in roots.values()}))
+    environment["imported"] = imported_distributions(environment["packages"])
+    environment["lock_files"] = {
+        _where(Path(k), home, enclosing): v for k, v in environment["lock_files"].items()
+    }
+    lock["environment"] = environment
+    lock["prevs"] = {k: compact(v, environment) for k, v in prev_locks.items()}
     text = dump_yaml(lock)
     _clean_stale_temps(target)
     atomic_write_text(target, text)
     return lock
+
+
+def _relative(path: Path, home: Path) -> str:
+    return os.path.relpath(path, home).replace(os.sep, "/")
+
+
+def _where(path: Path, home: Path, enclosing: Path | None) -> str:
+    """A path as run.lock stores it: relative to the run.lock's folder when it lies in the same
+    tree (the repository that encloses the run folder, or the run folder itself), else absolute.
+    """
+    resolved = path.resolve()
+    for base in (home, enclosing):
+        if base is not None and (resolved == base or base in resolved.parents):
+            return _relative(resolved, home)
+    return str(resolved)
+
+
+def _located(
+    entry: dict[str, Any], path: PathLike, home: Path, enclosing: Path | None
+) -> dict[str, Any]:
+    return {**entry, "path": _where(Path(path), home, enclosing), "abs": str(Path(path).resolve())}
+
+
+def _run_folder_of(path: Path, stop: Path | None) -> Path | None:
+    """The nearest folder at or above ``path`` that holds a run.lock (not above ``stop``)."""
+    for folder in (path, *path.parents) if path.is_dir() else path.parents:
+        if (folder / LOCK_NAME).is_file():
+            return folder
+        if stop is not None and folder == stop:
+            return None
+    return None
 
 
 def _target_path(config: Any, runlock_path: PathLike | None) -> Path:

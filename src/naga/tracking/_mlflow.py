@@ -93,7 +93,7 @@ def mlflow_lock(
         TAG_HASH: key,
         TAG_STATUS: "running",
         "mlflow.runName": run_name or "/".join(folder.parts[-2:]),
-        **_lock_tags(lock, client),
+        **_lock_tags(lock, client, folder),
         **(tags or {}),
     }
     run = client.create_run(experiment_id, tags=run_tags, run_name=run_tags["mlflow.runName"])
@@ -216,7 +216,7 @@ def _key(text: str) -> str:
     return _KEY_CHARS.sub("_", text)
 
 
-def _lock_tags(lock: dict[str, Any] | None, client: Any) -> dict[str, str]:
+def _lock_tags(lock: dict[str, Any] | None, client: Any, folder: Path) -> dict[str, str]:
     if lock is None:
         return {}
     tags: dict[str, str] = {}
@@ -236,7 +236,8 @@ def _lock_tags(lock: dict[str, Any] | None, client: Any) -> dict[str, str]:
         tags[_key(f"naga.data.{name}.hash")[:_MAX_KEY]] = str(entry.get("hash"))
     for index, path in enumerate(lock.get("prevs") or {}):
         tags[f"naga.prev.{index}.path"] = str(path)
-        run_id = _prev_run_id(Path(path), client)
+        # A receipt stores an upstream relative to its own folder (absolute in version 1).
+        run_id = _prev_run_id((folder / str(path)).resolve(), client)
         if run_id:
             tags[f"naga.prev.{index}.run_id"] = run_id
     return tags

@@ -1,0 +1,509 @@
+"""Judging a receipt: is this run still what today's code, data and environment would produce?
+
+A run is **stale** when something it used differs from today, and each reason names the thing:
+
+- a used file (an imported module of a tracked repo, the calling script, a config file read,
+  a ``code=`` glob), compared by git blob id: commits and other files do not matter;
+- a config source file, a data entry, the run's own outputs;
+- the version of a distribution it imported, or Python's major.minor;
+- an upstream stage's outputs (as the run used them), or an upstream that is itself stale.
+
+Everything else that changed (other files, new commits, packages it never imported) is
+**information**: listed with ``naga status --all``, never a reason.
+
+Paths resolve from where the run.lock lies now and from the git repository that encloses it,
+so a moved project or a results folder copied next to a fresh clone judges the same. Judging
+never executes anything a run.lock names and runs no git command that could fire a hook or an
+fsmonitor: blob ids are computed here, and packages are read from metadata files.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from naga._errors import GitError, NagaError
+from naga.lock._environment import installed_packages
+from naga.lock._format import find_lock, load_lock
+from naga.lock._git import git
+from naga.lock._hashing import ALGORITHM, changed_files, dir_manifest, hash_file, hash_path
+from naga.lock._used import blob_id
+
+__all__ = ["Change", "Verdict", "judge"]
+
+#: Read-only git: no fsmonitor, no optional locks (nothing written to the repository).
+_SAFE_GIT = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false", "--no-optional-locks"]
+
+
+class Change:
+    """One difference: its part (config, code, data, outputs, environment, prevs), a key, both
+    values, a note, and whether the run used it (``used``: a reason it is stale) or it is
+    information only."""
+
+    __slots__ = ("key", "new", "note", "old", "part", "used")
+
+    def __init__(
+        self, part: str, key: str, old: Any, new: Any, note: str = "", *, used: bool = True
+    ) -> None:
+        self.part, self.key, self.old, self.new, self.note = part, key, old, new, note
+        self.used = used
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "part": self.part,
+            "key": self.key,
+            "old": self.old,
+            "new": self.new,
+            "note": self.note,
+            "used": self.used,
+        }
+
+    def reason(self) -> str:
+        """The change as one phrase: ``train.py modified``, ``numpy 1.26.0 -> 2.0.0``."""
+        key = f"output {self.key}" if self.part == "outputs" else self.key
+        if self.old is None and self.new is None:
+            return f"{key} {self.note}".strip()
+        if self.note:
+            return f"{key} {self.note}"
+        return f"{key} {self.old} -> {self.new}"
+
+    def __repr__(self) -> str:
+        return f"Change({self.part!r}, {self.key!r}, {self.old!r}, {self.new!r}, {self.note!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Change) and self.as_dict() == other.as_dict()
+
+
+class Verdict:
+    """The judgement of one run.lock: reasons it is stale, and information."""
+
+    def __init__(self, lock_file: Path, changes: list[Change], lock_version: int) -> None:
+        self.lock_file = lock_file
+        self.changes = changes
+        self.lock_version = lock_version
+
+    @property
+    def reasons(self) -> list[Change]:
+        return [c for c in self.changes if c.used]
+
+    @property
+    def info(self) -> list[Change]:
+        return [c for c in self.changes if not c.used]
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.reasons)
+
+    def first_reason(self) -> str:
+        return self.reasons[0].reason() if self.reasons else ""
+
+
+def judge(path: str | os.PathLike[str], *, all_changes: bool = False) -> Verdict:
+    """Judge the run.lock of ``path`` (a run folder, its run.lock, or a file inside it).
+
+    Args:
+        path: The run to judge.
+        all_changes: Also list, as information, what changed but the run did not use (other
+            files of the repository, new commits, packages it never imported). Costs a listing
+            of the repository.
+
+    Returns:
+        A :class:`Verdict`; ``verdict.stale`` is True when any used thing changed.
+
+    Raises:
+        LockError: ``path`` holds no readable run.lock.
+    """
+    return _Judge(all_changes).run(find_lock(path).resolve())
+
+
+class _Judge:
+    def __init__(self, all_changes: bool) -> None:
+        self.all_changes = all_changes
+        self.done: dict[Path, Verdict] = {}
+        # Per run.lock: reset in run() before its code is judged.
+        self.packages: dict[str, dict[str, str]] = {}
+        self.used_paths: set[str] = set()
+
+    def run(self, lock_file: Path) -> Verdict:
+        if lock_file in self.done:
+            return self.done[lock_file]
+        lock = load_lock(lock_file)
+        home = lock_file.parent
+        version = int(lock.get("lock_version", 1))
+        changes: list[Change] = []
+        if version < 2:
+            changes.append(
+                Change(
+                    "format",
+                    "lock_version",
+                    version,
+                    None,
+                    "1: judged the old way (by commit and every package); rerun the stage for "
+                    "a precise verdict",
+                    used=False,
+                )
+            )
+        self.used_paths = set()
+        code = self._code(lock, home, version)
+        changes += self._config_sources(lock, home) + code
+        changes += self._entries("data", lock, home)
+        changes += self._entries("outputs", lock, home)
+        changes += self._environment(lock, version)
+        verdict = Verdict(lock_file, changes, version)
+        self.done[lock_file] = verdict  # before upstreams: a cycle ends here
+        changes += self._prevs(lock, home)
+        return verdict
+
+    # -- config, code --------------------------------------------------------------------
+
+    def _config_sources(self, lock: dict[str, Any], home: Path) -> list[Change]:
+        """Config files read: those inside a repo are used files too, named once, as code."""
+        changes = []
+        files = _mapping(_mapping(lock.get("config_sources")).get("files"))
+        for file, entry in files.items():
+            entry = _mapping(entry)
+            path = _resolve(home, str(file), entry.get("abs"))
+            if os.path.realpath(path) in self.used_paths:
+                continue
+            try:
+                now: str | None = f"{ALGORITHM}:{hash_file(path)}"
+            except OSError:
+                now = None
+            if now != entry.get("hash"):
+                note = "deleted" if now is None else "modified"
+                changes.append(Change("config", f"config file {file}", None, None, note))
+        return changes
+
+    def _code(self, lock: dict[str, Any], home: Path, version: int) -> list[Change]:
+        changes: list[Change] = []
+        repos = _mapping(lock.get("repos"))
+        for name, repo in repos.items():
+            repo = _mapping(repo)
+            root = _repo_root(home, repo, first=name == next(iter(repos)))
+            label = "" if len(repos) == 1 else f"{name}:"
+            if root is None:
+                changes.append(
+                    Change("code", f"repository {name}", None, None, "missing", used=True)
+                )
+                continue
+            fmt = str(repo.get("object_format") or "sha1")
+            used = _mapping(repo.get("used"))
+            self.used_paths |= {os.path.realpath(root / str(rel)) for rel in used}
+            for rel, blob in used.items():
+                now = blob_id(root / str(rel), fmt)
+                if now != blob:
+                    note = "deleted" if now is None else "modified"
+                    changes.append(Change("code", f"{label}{rel}", None, None, note))
+            if version < 2 or self.all_changes:
+                changes += self._repo_changes(root, repo, label, set(used), version)
+        return changes
+
+    def _repo_changes(
+        self, root: Path, repo: dict[str, Any], label: str, used: set[str], version: int
+    ) -> list[Change]:
+        """Files that differ from the recorded tree, and a moved HEAD: information for a
+        version-2 lock; for a version-1 lock (no used files) every one is a reason."""
+        stale = version < 2
+        changes: list[Change] = []
+        try:
+            head = git([*_SAFE_GIT, "rev-parse", "--verify", "-q", "HEAD"], root).strip()
+        except GitError:
+            head = None
+        if head != repo.get("commit"):
+            changes.append(Change("code", f"{label}HEAD", repo.get("commit"), head, "", used=stale))
+        tree = repo.get("tree") or repo.get("snapshot") or repo.get("commit")
+        if not tree:
+            return changes
+        try:
+            recorded = _tree_blobs(root, str(tree))
+        except GitError:
+            changes.append(
+                Change(
+                    "code",
+                    f"{label}{tree}",
+                    None,
+                    None,
+                    "is not in this repository: fetch it (naga pull) to compare",
+                    used=stale,
+                )
+            )
+            return changes
+        fmt = str(repo.get("object_format") or "sha1")
+        for rel, kind in _working_changes(root, recorded, fmt).items():
+            if rel in used or _inside_a_run(root, rel):
+                continue
+            changes.append(Change("code", f"{label}{rel}", None, None, kind, used=stale))
+        return changes
+
+    # -- data and outputs ----------------------------------------------------------------
+
+    def _entries(self, part: str, lock: dict[str, Any], home: Path) -> list[Change]:
+        changes: list[Change] = []
+        base = Path(lock.get("cwd") or home) if lock.get("lock_version", 1) < 2 else home
+        for name, entry in _mapping(lock.get(part)).items():
+            entry = _mapping(entry)
+            path = _resolve(base, str(entry.get("path", name)), entry.get("abs"))
+            label = str(name) if part == "outputs" else f"data '{name}'"
+            if not path.exists():
+                changes.append(Change(part, label, None, None, "deleted"))
+                continue
+            try:
+                now = hash_path(path, outputs=part == "outputs")["hash"]
+            except NagaError as exc:
+                changes.append(Change(part, label, None, None, f"unreadable: {exc}"))
+                continue
+            if now == entry.get("hash"):
+                continue
+            files = _changed_files(str(entry.get("hash", "")), now)
+            if files:
+                prefix = "" if part == "outputs" and name == "." else f"{name}/"
+                changes += [Change(part, f"{prefix}{f}", None, None, k) for f, k in files]
+            else:
+                changes.append(Change(part, label, entry.get("hash"), now, "content changed"))
+        return changes
+
+    # -- environment ---------------------------------------------------------------------
+
+    def _environment(self, lock: dict[str, Any], version: int) -> list[Change]:
+        env = _mapping(lock.get("environment"))
+        changes: list[Change] = []
+        python, packages, note = self._run_python(env)
+        if note:
+            changes.append(Change("environment", "python", None, None, note, used=False))
+        old_python = str(env.get("python") or "")
+        if old_python and python and _minor(old_python) != _minor(python):
+            changes.append(Change("environment", "python", old_python, python))
+        elif old_python and python and old_python != python:
+            changes.append(Change("environment", "python", old_python, python, used=False))
+        recorded = _mapping(env.get("packages"))
+        imported = _mapping(env.get("imported")) if version >= 2 else recorded
+        for name, old in imported.items():
+            new = packages.get(str(name))
+            if new != old:
+                note = "" if new is not None else "uninstalled"
+                changes.append(Change("environment", str(name), old, new, note))
+        if version >= 2 and self.all_changes:
+            for name in sorted(set(recorded) | set(packages)):
+                if name in imported or recorded.get(name) == packages.get(name):
+                    continue
+                old, new = recorded.get(name), packages.get(name)
+                note = "installed" if old is None else "uninstalled" if new is None else ""
+                changes.append(Change("environment", str(name), old, new, note, used=False))
+        return changes
+
+    def _run_python(self, env: dict[str, Any]) -> tuple[str, dict[str, str], str]:
+        """Python version and packages of the run's interpreter today, read from files."""
+        recorded = env.get("executable")
+        here = platform.python_version()
+        if not isinstance(recorded, str) or os.path.abspath(recorded) == os.path.abspath(
+            sys.executable
+        ):
+            return here, self._installed(None), ""
+        paths = [p for p in env.get("sys_path") or [] if isinstance(p, str) and os.path.isdir(p)]
+        if not os.path.exists(recorded) or not paths:
+            note = (
+                "the run's Python is gone: compared with the one running naga"
+                if not os.path.exists(recorded)
+                else "the run's packages were not recorded: compared with the one running naga"
+            )
+            return here, self._installed(None), note
+        return _venv_version(recorded) or str(env.get("python") or ""), self._installed(paths), ""
+
+    def _installed(self, paths: list[str] | None) -> dict[str, str]:
+        key = "\0".join(paths) if paths is not None else ""
+        if key not in self.packages:
+            self.packages[key] = installed_packages(paths)
+        return self.packages[key]
+
+    # -- upstream stages -----------------------------------------------------------------
+
+    def _prevs(self, lock: dict[str, Any], home: Path) -> list[Change]:
+        changes: list[Change] = []
+        for key, embedded in _mapping(lock.get("prevs")).items():
+            embedded = _mapping(embedded)
+            where = _resolve(home, str(key), None)
+            label = _display(where)
+            try:
+                upstream_file = find_lock(where).resolve()
+                current = load_lock(upstream_file)
+            except NagaError as exc:
+                changes.append(
+                    Change("prevs", f"upstream {label}", None, None, f"unreadable: {exc}")
+                )
+                continue
+            if current.get("created") != embedded.get("created"):
+                used_outputs = _mapping(embedded.get("outputs"))
+                now_outputs = _mapping(current.get("outputs"))
+                if not used_outputs and not now_outputs:
+                    # No outputs recorded (a version-1 stage): a rerun is all we can tell.
+                    changes.append(Change("prevs", f"upstream {label}", None, None, "was rerun"))
+                elif _hashes(used_outputs) == _hashes(now_outputs):
+                    changes.append(
+                        Change(
+                            "prevs",
+                            f"upstream {label}",
+                            None,
+                            None,
+                            "rerun with identical outputs",
+                            used=False,
+                        )
+                    )
+                else:
+                    files = _outputs_diff(used_outputs, now_outputs, label)
+                    changes.append(
+                        Change(
+                            "prevs",
+                            f"upstream {label}",
+                            None,
+                            None,
+                            f"outputs changed: {files}",
+                        )
+                    )
+            verdict = self.run(upstream_file)
+            if verdict.stale:
+                changes.append(
+                    Change(
+                        "prevs",
+                        f"upstream {label}",
+                        None,
+                        None,
+                        f"is stale: {verdict.first_reason()}",
+                    )
+                )
+        return changes
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A receipt may come from anyone: a part of the wrong shape reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
+def _resolve(base: Path, stored: str, absolute: Any) -> Path:
+    """A stored path, from where the run.lock lies now; the recorded absolute path only when
+    the relative one no longer exists (information, kept for that)."""
+    candidate = Path(stored) if os.path.isabs(stored) else base / stored
+    if not candidate.exists() and isinstance(absolute, str) and os.path.exists(absolute):
+        return Path(absolute)
+    return Path(os.path.normpath(candidate))
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def _enclosing_repo(folder: Path) -> Path | None:
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def _repo_root(home: Path, repo: dict[str, Any], *, first: bool) -> Path | None:
+    location = repo.get("location")
+    if isinstance(location, str):
+        candidate = Path(os.path.normpath(home / location))
+        if (candidate / ".git").exists():
+            return candidate
+    if first:
+        enclosing = _enclosing_repo(home)
+        if enclosing is not None:
+            return enclosing
+    root = repo.get("root")
+    if isinstance(root, str) and (Path(root) / ".git").exists():
+        return Path(root)
+    return None
+
+
+def _tree_blobs(root: Path, tree: str) -> dict[str, str]:
+    out = git([*_SAFE_GIT, "ls-tree", "-r", "-z", "--full-tree", tree], root)
+    blobs = {}
+    for item in out.split("\0"):
+        meta, _, rel = item.partition("\t")
+        parts = meta.split()
+        if rel and len(parts) == 3 and parts[1] == "blob":
+            blobs[rel] = parts[2]
+    return blobs
+
+
+def _working_changes(root: Path, recorded: dict[str, str], fmt: str) -> dict[str, str]:
+    """How today's working tree (tracked and untracked, not ignored) differs from ``recorded``."""
+    listed = git([*_SAFE_GIT, "ls-files", "-z", "--cached", "--others", "--exclude-standard"], root)
+    now = {rel for rel in listed.split("\0") if rel}
+    changes: dict[str, str] = {}
+    for rel in sorted(now | set(recorded)):
+        if rel not in now or not (root / rel).is_file():
+            if rel in recorded:
+                changes[rel] = "deleted"
+            continue
+        if rel not in recorded:
+            changes[rel] = "added"
+        elif blob_id(root / rel, fmt) != recorded[rel]:
+            changes[rel] = "modified"
+    return changes
+
+
+def _inside_a_run(root: Path, rel: str) -> bool:
+    """Outputs of runs (anything in a folder holding a run.lock or .naga/) are not code."""
+    from naga._paths import LOCK_NAME, NAGA_DIR
+
+    parts = Path(rel).parts[:-1]
+    for i in range(len(parts)):
+        folder = root.joinpath(*parts[: i + 1])
+        if (folder / LOCK_NAME).is_file() or (folder / NAGA_DIR).is_dir():
+            return True
+    return False
+
+
+def _changed_files(old: str, new: str) -> list[tuple[str, str]]:
+    before, after = dir_manifest(old), dir_manifest(new)
+    if before is None or after is None:
+        return []
+    kinds = changed_files(before, after)
+    names = {"added": "added", "removed": "deleted", "modified": "modified"}
+    return [(f, names[k]) for k in ("modified", "removed", "added") for f in kinds[k]]
+
+
+def _hashes(outputs: dict[str, Any]) -> dict[str, Any]:
+    return {k: _mapping(v).get("hash") for k, v in outputs.items()}
+
+
+def _outputs_diff(old: dict[str, Any], new: dict[str, Any], label: str) -> str:
+    parts = []
+    for name in sorted(set(old) | set(new), key=str):
+        a, b = _mapping(old.get(name)).get("hash"), _mapping(new.get(name)).get("hash")
+        if a == b:
+            continue
+        files = _changed_files(str(a or ""), str(b or ""))
+        prefix = f"{label}/" if name == "." else f"{label}/{name}/"
+        if files:
+            parts += [f"{prefix}{f} {k}" for f, k in files]
+        else:
+            parts.append(f"{prefix.rstrip('/')} content changed")
+    return ", ".join(parts[:5]) + (f" (+{len(parts) - 5} more)" if len(parts) > 5 else "")
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _venv_version(executable: str) -> str | None:
+    """The Python version of a virtual environment's interpreter, from its pyvenv.cfg."""
+    for folder in (Path(executable).parent.parent, Path(executable).parent):
+        try:
+            text = (folder / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("version", "version_info"):
+                return value.strip()
+    return None
