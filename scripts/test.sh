@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs naga with every extra and test tool into .venv, starts a single-node Slurm when this
-# machine can (root with apt-get), and runs the full test suite. Extra arguments go to pytest.
+# Installs naga with every extra and test tool into .venv-test, starts a single-node Slurm when
+# this machine can (root with apt-get), and runs the full test suite. Extra arguments go to pytest.
+# The test tools (pytest, ruff, mypy, ...) stay in .venv-test: the quickstart's .venv holds only
+# naga[all], so neither command changes what the other installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +14,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   fi
 fi
 
-python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+python3 -m venv .venv-test
+.venv-test/bin/python -m pip install -q --upgrade pip
+.venv-test/bin/python -m pip install -q -e ".[test]"
 
 if [ "${NAGA_SKIP_SLURM:-0}" != 1 ] && [ -x scripts/slurm/setup.sh ] && [ "$(id -u)" = 0 ]; then
   if scripts/slurm/setup.sh; then
@@ -26,7 +28,7 @@ fi
 
 export MLFLOW_DISABLE_TELEMETRY=true
 set +e
-.venv/bin/python -m pytest "$@"
+.venv-test/bin/python -m pytest "$@"
 status=$?
 set -e
 # pytest exits 5 when it collected no test: that is a failure of the suite, not a pass.
