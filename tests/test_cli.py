@@ -58,23 +58,26 @@ def test_status_up_to_date_then_each_kind_of_change(
     assert main(["status", "results/pre", "results/train"]) == 0
     assert "results/train: up to date" in capsys.readouterr().out
 
+    # stage.py was never imported by these runs (they ran in pytest): not a reason.
     (run_dirs / "stage.py").write_text("print('edited')\n")
+    assert main(["status", "results/pre"]) == 0
+    capsys.readouterr()
     (run_dirs / "data" / "b.csv").write_text("changed")
     assert main(["status", "results/pre"]) == 1
     out = capsys.readouterr().out
-    assert ".:stage.py: modified since the run" in out
-    assert "data: 'xxh3-128:" in out and "data/b.csv: modified" in out
+    assert "data         data/b.csv modified" in out and "stage.py" not in out
 
-    # The downstream stage is stale because its upstream is.
+    # The downstream stage is stale because its upstream is, and says why.
     assert main(["status", "--json", "results/train"]) == 1
     report = json.loads(capsys.readouterr().out)["results/train"]
-    notes = {c["note"] for c in report["changes"]}
-    assert "upstream is stale (4 change(s))" in notes and report["reproducible"] is False
+    notes = {c["note"] for c in report["reasons"]}
+    assert "is stale: data/b.csv modified" in notes and report["up_to_date"] is False
 
-    # Rerunning the upstream stage changes the lock the downstream embedded.
+    # Rerunning the upstream stage with the same (empty) outputs is information, not a reason.
+    (run_dirs / "data" / "b.csv").write_text("b.csv")
     runlock(config={"param": 1}, repos=["."], data=["data"], runlock_path="results/pre/run.lock")
-    main(["status", "results/train"])
-    assert "upstream was rerun" in capsys.readouterr().out
+    assert main(["status", "--all", "results/train"]) == 0
+    assert "upstream results/pre rerun with identical outputs" in capsys.readouterr().out
 
 
 def test_head_moved_and_config_file_edited(
@@ -94,9 +97,10 @@ def test_head_moved_and_config_file_edited(
     git(git_repo, "commit", "-qam", "move")
     assert main(["status", "out"]) == 1
     out = capsys.readouterr().out
-    assert (
-        ".commit:" in out and "HEAD moved" in out and "c.yml" in out and "config file edited" in out
-    )
+    # The config file is a used file; the new commit is information only.
+    assert "code         c.yml modified" in out and "HEAD" not in out
+    assert main(["status", "--all", "out"]) == 1
+    assert "HEAD" in capsys.readouterr().out
 
 
 def test_package_upgrade_in_a_venv(tmp_path: Path, git_repo: Path) -> None:
@@ -116,7 +120,9 @@ def test_package_upgrade_in_a_venv(tmp_path: Path, git_repo: Path) -> None:
     dist = packages / "fakepkg-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fakepkg\nVersion: 1.0\n")
-    record = f"from naga import runlock; runlock(config={{'a': 1}}, repos=['{git_repo}'], runlock_path='{tmp_path}/run/run.lock')"
+    (dist / "top_level.txt").write_text("fakepkg\n")
+    (packages / "fakepkg.py").write_text("")
+    record = f"import fakepkg; from naga import runlock; runlock(config={{'a': 1}}, repos=['{git_repo}'], runlock_path='{tmp_path}/run/run.lock')"
     subprocess.run([python, "-c", record], check=True, cwd=tmp_path)
     assert naga_cmd("status", str(tmp_path / "run"), python=python).returncode == 0
     # naga run from another environment compares the run's own interpreter, not its own.
@@ -125,7 +131,7 @@ def test_package_upgrade_in_a_venv(tmp_path: Path, git_repo: Path) -> None:
     for interpreter in (python, sys.executable):
         done = naga_cmd("status", str(tmp_path / "run"), python=interpreter)
         assert done.returncode == 1
-        assert "packages.fakepkg: '1.0' -> '2.0'" in done.stdout
+        assert "environment  fakepkg 1.0 -> 2.0" in done.stdout
     shutil.rmtree(venv)  # the run's Python is gone: said, and this one compared instead
     done = naga_cmd("status", str(tmp_path / "run"))
     assert done.returncode == 1 and "the run's Python is gone" in done.stdout
@@ -149,13 +155,18 @@ def test_status_names_each_code_change_against_the_snapshot(
     (git_repo / "README.md").write_text("edited after the run\n")
     (git_repo / "debug.log").write_text("ignored\n")
     (git_repo / "results" / "r" / "out.txt").write_text("a run's output is not code\n")
-    assert main(["status", "--json", "results/r"]) == 1
-    changes = json.loads(capsys.readouterr().out)["results/r"]["changes"]
-    assert {c["key"]: c["note"] for c in changes if c["part"] == "code"} == {
-        ".:README.md": "modified since the run",
-        ".:new.py": "added since the run",
-        ".:notes.txt": "deleted since the run",
+    # None of these files was used by the run: information under --all, listed against the
+    # snapshot; the run's new output is named as such.
+    assert main(["status", "--json", "--all", "results/r"]) == 1
+    report = json.loads(capsys.readouterr().out)["results/r"]
+    assert {c["key"]: c["note"] for c in report["also_changed"] if c["part"] == "code"} == {
+        "README.md": "modified",
+        "new.py": "added",
+        "notes.txt": "deleted",
     }
+    assert [(c["part"], c["key"], c["note"]) for c in report["reasons"]] == [
+        ("outputs", "out.txt", "added")
+    ]
 
 
 def test_diff_and_ls(run_dirs: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ def test_quickstart_script_runs_end_to_end(tmp_path: Path) -> None:
     env["TMPDIR"] = str(tmp_path)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "quickstart.sh"), "--no-install"],
+        ["bash", str(ROOT / "scripts" / "quickstart.sh"), "--python", sys.executable],
         capture_output=True,
         text=True,
         timeout=600,

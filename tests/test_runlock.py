@@ -54,7 +54,7 @@ def test_every_field(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "caller",
         "config",
     ]
-    assert lock["lock_version"] == 1 and lock["created"].endswith("Z")
+    assert lock["lock_version"] == 2 and lock["created"].endswith("Z")
     assert lock["caller"] == {
         "module": __name__,
         "function": "test_every_field",
@@ -69,7 +69,13 @@ def test_every_field(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert lock["data"]["data"]["files"] == 1 and lock["data"]["data"]["size"] == 1
     assert lock["environment"]["python"] == ".".join(map(str, sys.version_info[:3]))
     assert lock["environment"]["packages"]["pyyaml"]
-    assert list(lock["environment"]["lock_files"]) == [str(git_repo / "pixi.lock")]
+    # Paths inside the repository are stored relative to the run.lock's folder.
+    assert list(lock["environment"]["lock_files"]) == ["../../pixi.lock"]
+    assert lock["data"]["data"]["path"] == "../../data"
+    assert lock["data"]["data"]["abs"] == str(git_repo / "data")
+    assert repo["location"] == "../.." and repo["tree"] and repo["object_format"] == "sha1"
+    assert "tests/test_runlock.py" not in repo["used"]  # this file is in another repository
+    assert lock["outputs"]["."]["files"] == 0  # results/run held nothing but the run.lock
     assert lock["prevs"] == {}
 
 
@@ -77,7 +83,7 @@ def test_dicts_prevs_and_config_sources(git_repo: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(git_repo)
     (git_repo / "in.txt").write_text("x")
     first = runlock(config={"save_dir": "stage1"}, data={"input": "in.txt"})
-    assert first["data"]["input"]["path"] == "in.txt"
+    assert first["data"]["input"]["path"] == "../in.txt"
     (git_repo / "c.yml").write_text("param: 3\n")
 
     @clicfg(config_class=Config)
@@ -85,8 +91,11 @@ def test_dicts_prevs_and_config_sources(git_repo: Path, monkeypatch: pytest.Monk
         return runlock(config=cfg, repos={"code": str(git_repo)}, prevs=["stage1/run.lock"])
 
     lock = main(argv=["--config", "c.yml", "-o", "save_dir=stage2"])
-    assert lock["prevs"] == {str(git_repo / "stage1"): load_lock("stage1")}
-    assert lock["config_sources"]["files"][str(git_repo / "c.yml")]["hash"].startswith("xxh3-128:")
+    assert lock["prevs"] == {"../stage1": load_lock("stage1")} == load_lock("stage2")["prevs"]
+    # The embedded stage does not repeat what the run records itself.
+    assert "same_as_run" in (Path("stage2") / "run.lock").read_text()
+    assert lock["config_sources"]["files"]["../c.yml"]["hash"].startswith("xxh3-128:")
+    assert lock["repos"]["code"]["used"]["c.yml"]  # a config file read is a used file
     assert lock["config_sources"]["overrides"] == ["save_dir=stage2"]
     assert lock["repos"]["code"]["dirty"] is True
 

@@ -171,9 +171,12 @@ def _print_verdict(title: str, verdict: Any, show_info: bool) -> None:
             print(f"  {change.part:<12} {change.reason()}")
     else:
         print(f"{title}: {_color('up to date', '32')}")
-    info = verdict.info if show_info else [c for c in verdict.info if c.part == "format"]
+    for change in verdict.info:
+        if change.part == "note":
+            print(f"  note: {change.reason()}")
+    info = [c for c in verdict.info if c.part != "note"] if show_info else []
     if info:
-        print("  also changed, not used by this run:" if show_info else "  note:")
+        print("  also changed, not used by this run:")
         for change in info:
             print(f"    {change.part:<10} {change.reason()}")
 

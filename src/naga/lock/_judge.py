@@ -137,7 +137,7 @@ class _Judge:
         if version < 2:
             changes.append(
                 Change(
-                    "format",
+                    "note",
                     "lock_version",
                     version,
                     None,
@@ -272,7 +272,7 @@ class _Judge:
         changes: list[Change] = []
         python, packages, note = self._run_python(env)
         if note:
-            changes.append(Change("environment", "python", None, None, note, used=False))
+            changes.append(Change("note", "python:", None, None, note, used=False))
         old_python = str(env.get("python") or "")
         if old_python and python and _minor(old_python) != _minor(python):
             changes.append(Change("environment", "python", old_python, python))

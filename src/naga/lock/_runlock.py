@@ -15,7 +15,7 @@ from naga._errors import ConfigError, LockError
 from naga._paths import LOCK_NAME
 from naga._yaml import dump_yaml
 from naga.lock._environment import environment_state
-from naga.lock._format import LOCK_VERSION, compact, find_lock, load_lock
+from naga.lock._format import LOCK_VERSION, compact, expand, find_lock, load_lock
 from naga.lock._git import git_state, repo_root
 from naga.lock._hashing import ALGORITHM, hash_file, hash_path
 from naga.lock._used import imported_distributions, used_files
@@ -57,7 +57,7 @@ def runlock(
             records none. Call runlock after the outputs are written.
 
     Returns:
-        The lock, as the dict that was written.
+        The lock, as :func:`naga.load_lock` reads it back (embedded stages whole).
 
     Example:
         >>> runlock(config=cfg, repos=["."], data=[cfg.input_path],
@@ -135,6 +135,8 @@ def runlock(
             state["code"] = list(code)
         repos_state[name] = state
     lock["repos"] = repos_state
+    if outputs is None:
+        home.mkdir(parents=True, exist_ok=True)  # no outputs yet: an empty folder is recorded
     lock["outputs"] = {
         name: _located(hash_path(path, outputs=True), path, home, enclosing)
         for name, path in output_items
@@ -150,7 +152,7 @@ def runlock(
     text = dump_yaml(lock)
     _clean_stale_temps(target)
     atomic_write_text(target, text)
-    return lock
+    return expand(lock)  # as load_lock reads it back
 
 
 def _relative(path: Path, home: Path) -> str:
