@@ -23,6 +23,7 @@ __all__ = [
     "MLFLOW_LOCK_NAME",
     "MLFLOW_RUN_NAME",
     "NAGA_DIR",
+    "RECORD_NAME",
     "RESULT_NAME",
     "SLURM_DIR",
     "SWEEPS_DIR",
@@ -52,6 +53,8 @@ SLURM_DIR = "slurm"
 SWEEPS_DIR = "sweeps"
 #: The JSON return value of a run, beside run.lock.
 RESULT_NAME = "result.json"
+#: Inside ``.naga/``: the run's record (status, times, host, pid, failure).
+RECORD_NAME = "record.json"
 
 _RUN_OWN = frozenset({LOCK_NAME, CONFIG_NAME, NAGA_DIR, RESULT_NAME})
 _SWEEP_OWN = frozenset({TASKS_NAME, LOGS_DIR, SLURM_DIR})

@@ -60,41 +60,74 @@ def _code_changes(name: str, ra: dict[str, Any], rb: dict[str, Any]) -> list[Cha
     return files or [Change("code", f"{name}.tree", tree_a, tree_b, "other files differ"), *info]
 
 
+def _identity_keys(config: dict[str, Any]) -> set[str]:
+    """A run's ``save_dir`` and the values that only repeat it (paths inside its own folder)
+    are its identity, not its config: two sibling tasks differ only in what was swept."""
+    save_dir = config.get("save_dir")
+    if not isinstance(save_dir, str) or not save_dir:
+        return set()
+    root = os.path.normpath(save_dir)
+    keys = {"save_dir"}
+    for key, value in flatten(config).items():
+        if isinstance(value, str) and value:
+            norm = os.path.normpath(value)
+            if norm == root or norm.startswith(root + os.sep):
+                keys.add(key)
+    return keys
+
+
 def compare_locks(a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
-    """What differs between two run.locks: config keys, commits, data, packages, prevs."""
-    changes = _mapping_changes(
-        "config", flatten(a.get("config") or {}), flatten(b.get("config") or {})
-    )
+    """What differs between two run.locks: config keys, code content, data, outputs, packages,
+    upstream stages. A run's identity (its save_dir, and paths inside it) is not compared."""
+    config_a, config_b = _dict(a.get("config")), _dict(b.get("config"))
+    identity = _identity_keys(config_a) | _identity_keys(config_b)
+    flat_a = {k: v for k, v in flatten(config_a).items() if k not in identity}
+    flat_b = {k: v for k, v in flatten(config_b).items() if k not in identity}
+    changes = _mapping_changes("config", flat_a, flat_b)
     repos_a, repos_b = _dict(a.get("repos")), _dict(b.get("repos"))
-    for name in sorted(set(repos_a) | set(repos_b)):
+    for name in sorted(set(repos_a) | set(repos_b), key=str):
         changes += _code_changes(str(name), _dict(repos_a.get(name)), _dict(repos_b.get(name)))
-    data_a = {k: (v or {}).get("hash") for k, v in (a.get("data") or {}).items()}
-    data_b = {k: (v or {}).get("hash") for k, v in (b.get("data") or {}).items()}
-    changes += _mapping_changes("data", data_a, data_b)
-    env_a, env_b = a.get("environment") or {}, b.get("environment") or {}
+    for part in ("data", "outputs"):
+        hashes_a = {k: _dict(v).get("hash") for k, v in _dict(a.get(part)).items()}
+        hashes_b = {k: _dict(v).get("hash") for k, v in _dict(b.get(part)).items()}
+        changes += _mapping_changes(part, hashes_a, hashes_b)
+    env_a, env_b = _dict(a.get("environment")), _dict(b.get("environment"))
     if env_a.get("python") != env_b.get("python"):
         changes.append(Change("environment", "python", env_a.get("python"), env_b.get("python")))
     changes += _mapping_changes(
-        "environment", env_a.get("packages") or {}, env_b.get("packages") or {}, "packages."
+        "environment", _dict(env_a.get("packages")), _dict(env_b.get("packages")), "packages."
     )
     changes += _mapping_changes(
-        "environment", env_a.get("lock_files") or {}, env_b.get("lock_files") or {}, "lock_files."
+        "environment",
+        _dict(env_a.get("lock_files")),
+        _dict(env_b.get("lock_files")),
+        "lock_files.",
     )
-    prevs_a, prevs_b = a.get("prevs") or {}, b.get("prevs") or {}
-    for path in sorted(set(prevs_a) | set(prevs_b)):
+    prevs_a, prevs_b = _dict(a.get("prevs")), _dict(b.get("prevs"))
+    for path in sorted(set(prevs_a) | set(prevs_b), key=str):
         pa, pb = prevs_a.get(path), prevs_b.get(path)
         if pa is None or pb is None:
             changes.append(
                 Change(
                     "prevs",
-                    os.fspath(path),
-                    pa and pa.get("created"),
-                    pb and pb.get("created"),
+                    str(path),
+                    _dict(pa).get("created"),
+                    _dict(pb).get("created"),
                     "removed" if pb is None else "added",
                 )
             )
         elif pa != pb:
+            same = _dict(_dict(pa).get("outputs")) == _dict(_dict(pb).get("outputs")) and (
+                _dict(pa).get("outputs") is not None
+            )
             changes.append(
-                Change("prevs", os.fspath(path), pa.get("created"), pb.get("created"), "rerun")
+                Change(
+                    "prevs",
+                    str(path),
+                    _dict(pa).get("created"),
+                    _dict(pb).get("created"),
+                    "rerun, identical outputs" if same else "rerun",
+                    used=not same,
+                )
             )
     return changes

@@ -187,16 +187,22 @@ def _diff(args: Any) -> int:
 
     a, b = load_lock(args.a), load_lock(args.b)
     changes = compare_locks(a, b)
+    differences = [c for c in changes if c.used]
     if args.json:
         print(json.dumps([c.as_dict() for c in changes], indent=2, default=str))
     else:
         _print_changes(
             f"{args.a} -> {args.b}",
-            changes,
+            differences,
             "same config, code, data and environment",
             "difference(s)",
         )
-    return 1 if changes else 0
+        info = [c for c in changes if not c.used]
+        if info:
+            print("  information (not a difference of content):")
+            for change in info:
+                print("  " + _render(change))
+    return 1 if differences else 0
 
 
 def _find_runs(root: Path) -> list[Path]:
@@ -210,13 +216,18 @@ def _find_runs(root: Path) -> list[Path]:
     return found
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """A part of a receipt, which may come from anyone: of the wrong shape, it reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
 def _ls(args: Any) -> int:
     from naga.lock import load_lock
 
     root = Path(args.root)
     if not root.is_dir():
         raise NagaError(f"'{args.root}' is not a directory: pass a folder that holds runs.")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for folder in _find_runs(root):
         try:
             lock = load_lock(folder)
@@ -224,13 +235,13 @@ def _ls(args: Any) -> int:
             report(error)
             rows.append({"path": str(folder), "created": None, "error": str(error)})
             continue
-        repos: list[dict[str, Any]] = list((lock.get("repos") or {}).values())
+        repos = [r for r in _dict(lock.get("repos")).values() if isinstance(r, dict)]
         repo = repos[0] if repos else {}
-        commit = (repo.get("commit") or "-")[:8] + ("*" if repo.get("dirty") else "")
-        caller = lock.get("caller") or {}
+        commit = str(repo.get("commit") or "-")[:8] + ("*" if repo.get("dirty") else "")
+        caller = _dict(lock.get("caller"))
         row = {
             "path": str(folder),
-            "created": lock.get("created"),
+            "created": str(lock.get("created")),
             "stage": f"{caller.get('file')}:{caller.get('function')}",
             "commit": commit,
         }

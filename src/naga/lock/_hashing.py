@@ -17,9 +17,9 @@ path is looked up once and the look-ups are shared along with the hashing.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import marshal
-import mmap
 import os
 import sqlite3
 import stat
@@ -37,7 +37,8 @@ __all__ = ["ALGORITHM", "changed_files", "dir_manifest", "hash_file", "hash_path
 
 ALGORITHM = "xxh3-128"
 _READ_SIZE = 1 << 20
-_MMAP_FROM = 1 << 20
+#: The buffer for files above _READ_SIZE: fewer, larger reads.
+_BIG_READ = 1 << 22
 #: Below this many files to hash, one process is faster than splitting the work over two.
 _PARALLEL_FROM = 2000
 #: Files modified this recently are hashed but not cached: a write within the same mtime tick
@@ -50,27 +51,49 @@ Stat5 = tuple[str, int, int, int, int]
 
 
 def hash_file(path: str | os.PathLike[str], size: int | None = None) -> str:
-    """The xxh3-128 hex digest of one file (mmap for large files, plain reads for small)."""
+    """The xxh3-128 hex digest of one file, read in large chunks into one reused buffer.
+
+    Raises:
+        OSError: The file cannot be read, or it changed size while being read
+            (:class:`ChangedWhileHashing`).
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         return _hash_fd(fd, os.fstat(fd).st_size if size is None else size)
+    except ChangedWhileHashing as exc:
+        exc.filename = os.fspath(path)
+        raise
     finally:
         os.close(fd)
 
 
+class ChangedWhileHashing(OSError):
+    """A file's size changed while it was read (log rotation, a writer restarting)."""
+
+    def __init__(self) -> None:
+        super().__init__(errno.EAGAIN, "it changed while being hashed")
+
+
 def _hash_fd(fd: int, size: int) -> str:
-    if size >= _MMAP_FROM:
-        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view:
-            return xxhash.xxh3_128_hexdigest(view)
+    # Reads, never mmap: a file truncated while mapped kills the process with SIGBUS, and
+    # readinto a reused buffer is as fast as mmap on page-cached data.
     if size <= _READ_SIZE:
         data = os.read(fd, size + 1)
-        if len(data) <= size:  # the usual case: the whole file in one read
-            return xxhash.xxh3_128_hexdigest(data)
-        hasher = xxhash.xxh3_128(data)
-    else:
-        hasher = xxhash.xxh3_128()
-    while chunk := os.read(fd, _READ_SIZE):
-        hasher.update(chunk)
+        if len(data) != size:
+            raise ChangedWhileHashing()
+        return xxhash.xxh3_128_hexdigest(data)
+    hasher = xxhash.xxh3_128()
+    buffer = bytearray(_BIG_READ)
+    view = memoryview(buffer)
+    total = 0
+    while True:
+        count = os.readv(fd, [buffer])
+        if not count:
+            break
+        hasher.update(view[:count])
+        total += count
+    if total != size:
+        raise ChangedWhileHashing()
     return hasher.hexdigest()
 
 
@@ -236,6 +259,21 @@ def hash_path(
     return {"path": target, "hash": f"{ALGORITHM}:{digest}", "size": size, "files": count}
 
 
+def _read_error(exc: OSError, target: str) -> LockError:
+    where = os.fsdecode(exc.filename) if exc.filename else target
+    if isinstance(exc, ChangedWhileHashing):
+        fix = "it changed while being hashed: wait until its writer is done, then run again"
+    elif exc.errno == errno.ELOOP:
+        fix = "it is a symbolic link loop: remove or fix the link, or leave it out of data="
+    elif exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        fix = "it disappeared while being hashed: run again once it is stable"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        fix = "permission denied: fix its permissions, or leave it out of data="
+    else:
+        fix = f"{exc.strerror}: fix the file, or leave it out of data="
+    return LockError(f"cannot read data file '{where}': {fix}.", path=where)
+
+
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     enabled = gc.isenabled()
@@ -375,7 +413,7 @@ def _store_dir(root: str, cache: _Cache, now: float, part: _Part) -> tuple[str, 
     directory's own entry refers to it, unless some files are too recent to be trusted.
     """
     chunks, digests, lines, size, newest = part
-    dir_digest = xxhash.xxh3_128_hexdigest(lines.encode())
+    dir_digest = xxhash.xxh3_128_hexdigest(lines.encode("utf-8", "surrogateescape"))
     cache.put("manifests", dir_digest, marshal.dumps((chunks, digests)))
     if digests and _racy(newest, now):
         stats = (_unpack_files((chunks, digests)) or ([], []))[0]
@@ -407,6 +445,9 @@ def _hash_list(items: list[tuple[str, str]]) -> tuple[list[Stat5], list[str]]:
             st = os.fstat(fd)
             digests.append(_hash_fd(fd, st.st_size))
             stats.append((rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        except ChangedWhileHashing as exc:
+            exc.filename = full
+            raise
         finally:
             os.close(fd)
     return stats, digests

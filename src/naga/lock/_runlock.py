@@ -74,6 +74,7 @@ def runlock(
     output_items = [(".", home)] if outputs is None else _named(outputs, "outputs")
     for what, items in (("data", data_items), ("outputs", output_items)):
         for name, path in items:
+            _check_text(what, name, os.fspath(path))
             if not os.path.exists(path) and not (what == "outputs" and name == "."):
                 raise LockError(
                     f"{what} entry '{name}': path '{os.fspath(path)}' does not exist: create it "
@@ -153,6 +154,18 @@ def runlock(
     _clean_stale_temps(target)
     atomic_write_text(target, text)
     return expand(lock)  # as load_lock reads it back
+
+
+def _check_text(what: str, name: str, path: str) -> None:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise LockError(
+            f"{what} entry '{shown}': the path holds bytes that are not UTF-8, which run.lock "
+            f"cannot record: rename it to a UTF-8 name.",
+            path=shown,
+        ) from exc
 
 
 def _relative(path: Path, home: Path) -> str:
