@@ -79,9 +79,17 @@ def repo_root(path: str | os.PathLike[str]) -> Path:
     try:
         return Path(git(["rev-parse", "--show-toplevel"], folder).strip())
     except GitError as exc:
+        if "safe.directory" in exc.stderr:  # a repository owned by another user
+            top = exc.stderr.split("'")[1] if exc.stderr.count("'") >= 2 else os.fspath(path)
+            raise LockError(
+                f"git refuses the repository at '{top}' because another user owns it: if you "
+                f"trust it, run `git config --global --add safe.directory {top}`.",
+                path=top,
+            ) from exc
         raise LockError(
             f"repo path '{os.fspath(path)}' is not inside a git repository: run `git init` "
-            f"there and commit, or remove it from repos=."
+            f"there and commit, or remove it from repos=.",
+            path=os.fspath(path),
         ) from exc
 
 
