@@ -137,6 +137,12 @@ def build_parser(prog: str, description: str | None = None, epilog: str | None =
         metavar="ADDRESS",
         help="run the tasks on a Dask cluster (tcp://host:port, or a local one)",
     )
+    sweep.add_argument(
+        *_both("task_timeout"),
+        type=float,
+        metavar="MIN",
+        help="minutes a task may run (0.5 is 30 s) before it is stopped and marked timeout",
+    )
     return parser
 
 
@@ -167,6 +173,12 @@ def parse_argv(argv: list[str], prog: str) -> ParsedArgs:
     ns: Any = build_parser(prog).parse_args(argv)
     if ns.n_jobs < 1:
         raise ConfigError(f"--n_jobs {ns.n_jobs}: give a number of parallel tasks of 1 or more.")
+    if ns.task_timeout is not None and not 0 < ns.task_timeout < float("inf"):
+        raise ConfigError(
+            f"--task_timeout {ns.task_timeout}: give the minutes a task may run, more than 0 "
+            f"(0.5 is 30 s).",
+            value=ns.task_timeout,
+        )
     sweep = SweepOptions(
         tasks=ns.tasks,
         tasks_key=ns.tasks_key,
@@ -174,10 +186,17 @@ def parse_argv(argv: list[str], prog: str) -> ParsedArgs:
         n_jobs=ns.n_jobs,
         slurm_config=ns.slurm_config,
         dask=ns.dask,
+        task_timeout=ns.task_timeout,
     )
-    if not sweep.active and (ns.task_to or ns.slurm_config or ns.dask):
-        flag = "--task_to" if ns.task_to else "--slurm_config" if ns.slurm_config else "--dask"
-        raise ConfigError(f"{flag} needs a task source: add --tasks FILE or --tasks_key KEY.")
+    needs_source = [
+        ("--task_to", ns.task_to),
+        ("--slurm_config", ns.slurm_config),
+        ("--dask", ns.dask),
+        ("--task_timeout", ns.task_timeout is not None),
+    ]
+    given = [flag for flag, value in needs_source if value]
+    if not sweep.active and given:
+        raise ConfigError(f"{given[0]} needs a task source: add --tasks FILE or --tasks_key KEY.")
     if ns.experiment and not ns.configs:
         raise ConfigError(
             f"--experiment {ns.experiment} needs the file that defines it: add --config FILE."

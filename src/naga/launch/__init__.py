@@ -2,6 +2,10 @@
 
 ``run_sweep`` is imported lazily by ``@clicfg`` only when a task source is given, so this
 package's ``__init__`` stays light: it exposes ``SweepOptions`` eagerly and the rest on demand.
+
+A backend implements :class:`Backend`: it gets a list of :class:`Task`, runs them, and reports
+each start and end as an :class:`Event` carrying the task's :class:`Outcome` (a
+:class:`TaskStatus` and an error).
 """
 
 from __future__ import annotations
@@ -12,14 +16,37 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from naga.launch._backend import Backend, Event, EventKind, Outcome, Task, TaskStatus
     from naga.launch._sweep import SweepResult, run_sweep
 
-__all__ = ["SweepOptions", "SweepResult", "run_sweep"]
+__all__ = [
+    "Backend",
+    "Event",
+    "EventKind",
+    "Outcome",
+    "SweepOptions",
+    "SweepResult",
+    "Task",
+    "TaskStatus",
+    "run_sweep",
+]
+
+_LAZY = {
+    "Backend": "_backend",
+    "Event": "_backend",
+    "EventKind": "_backend",
+    "Outcome": "_backend",
+    "SweepResult": "_sweep",
+    "Task": "_backend",
+    "TaskStatus": "_backend",
+    "run_sweep": "_sweep",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("run_sweep", "SweepResult"):
-        from naga.launch import _sweep
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'naga.launch' has no attribute {name!r}")
+    import importlib
 
-        return getattr(_sweep, name)
-    raise AttributeError(f"module 'naga.launch' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"naga.launch.{module}"), name)

@@ -5,74 +5,77 @@ sweep's folder at the same paths, as on a shared file system); ``--dask`` alone 
 ``LocalCluster`` of ``--n_jobs`` worker processes. Tasks are submitted with ``retries=0``. On the
 local cluster a worker killed by its task fails only that task (``allowed-failures`` is 0); an
 external scheduler applies its own ``distributed.scheduler.allowed-failures``, so a task that
-kills its worker may be retried there before it is reported failed.
+kills its worker may be retried there before it is reported failed. A task with a time limit
+runs in a process of its own on the Dask worker, killed at the limit.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from naga._errors import TaskError
+from naga.launch._backend import Event, Outcome, Report, Task
 
-__all__ = ["run_dask"]
+__all__ = ["DaskBackend"]
+
+#: How often the scheduler is asked which tasks its workers are running.
+_POLL_S = 0.2
 
 
-def run_dask(
-    jobs: list[dict[str, Any]],
-    n_jobs: int,
-    report: Callable[[str, dict[str, Any], dict[str, Any] | None], None],
-    *,
-    address: str,
-) -> None:
-    """Run ``jobs`` as futures on the cluster at ``address`` (``"local"``: a new local cluster)."""
-    import dask
-    from distributed import Client, LocalCluster
+class DaskBackend:
+    """Runs tasks as futures on the cluster at ``address`` (``"local"``: a new local cluster of
+    ``n_jobs`` processes); see :class:`~naga.launch._backend.Backend`."""
 
-    from naga.launch._worker import run_task
+    def __init__(self, address: str) -> None:
+        self.address = address
 
-    if not jobs:
-        return
-    cluster = None
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        if address == "local":
-            cluster = LocalCluster(
-                n_workers=n_jobs,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,  # its own start/stop chatter is not the user's news
-            )
-            client = Client(cluster)
-        else:
+    def run(self, tasks: Sequence[Task], n_jobs: int, report: Report) -> None:
+        from naga.launch._process import run_limited
+
+        if not tasks:
+            return
+        client, cluster = self._connect(n_jobs)
+        try:
+            futures = {
+                client.submit(
+                    run_limited, task, key=f"naga-{task.key}-{task.index}", pure=False, retries=0
+                ): task
+                for task in tasks
+            }
+            _watch(client, futures, report)
+        finally:  # on Ctrl-C too: closing the client cancels its futures
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    def _connect(self, n_jobs: int) -> tuple[Any, Any]:
+        import dask
+        from distributed import Client, LocalCluster
+
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            if self.address == "local":
+                cluster = LocalCluster(
+                    n_workers=n_jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,  # its start/stop chatter is not the user's news
+                )
+                return Client(cluster), cluster
             try:
-                client = Client(address, timeout="10s")
+                return Client(self.address, timeout="10s"), None
             except (OSError, TimeoutError) as exc:
                 raise TaskError(
-                    f"--dask {address}: no Dask scheduler answered ({exc}): start one "
-                    f"(dask scheduler) or check the address."
+                    f"--dask {self.address}: no Dask scheduler answered ({exc}): start one "
+                    f"(dask scheduler) or check the address.",
+                    value=self.address,
                 ) from exc
-    try:
-        futures = {}
-        for job in jobs:
-            future = client.submit(
-                run_task, job, key=f"naga-{job['key']}-{job['index']}", pure=False, retries=0
-            )
-            futures[future] = job
-        _watch(client, futures, report)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
-def _watch(
-    client: Any,
-    futures: dict[Any, dict[str, Any]],
-    report: Callable[[str, dict[str, Any], dict[str, Any] | None], None],
-) -> None:
+def _watch(client: Any, futures: dict[Any, Task], report: Report) -> None:
     """Report each task's start when a worker begins it (the scheduler's ``processing``), not
     when it is queued, and its end as it completes; one failure never stops the others."""
     from distributed import as_completed
@@ -83,7 +86,7 @@ def _watch(
     def start(key: str) -> None:
         if key not in started:
             started.add(key)
-            report("start", futures[by_key[key]], None)
+            report(Event.start(futures[by_key[key]]))
 
     completed = as_completed(futures)
     while not completed.is_empty():
@@ -92,12 +95,18 @@ def _watch(
                 if key in by_key:
                     start(key)
         if not completed.has_ready():
-            time.sleep(0.2)
+            time.sleep(_POLL_S)
             continue
         for future in completed.next_batch(block=False):
-            try:
-                outcome = future.result()
-            except Exception as exc:  # KilledWorker and the like: this task failed, others go on
-                outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             start(future.key)
-            report("end", futures[future], outcome)
+            report(Event.end(futures[future], _outcome(future)))
+
+
+def _outcome(future: Any) -> Outcome:
+    try:
+        outcome = future.result()
+    except Exception as exc:  # KilledWorker and the like: this task failed, others go on
+        return Outcome.failed(f"{type(exc).__name__}: {exc}")
+    if isinstance(outcome, Outcome):
+        return outcome
+    return Outcome.failed(f"unexpected result {outcome!r}")

@@ -1,143 +1,113 @@
 """The local backend: ``n_jobs`` long-lived worker processes, each fed one task at a time.
 
 A worker imports the user's script once and runs task after task, so short tasks cost little.
-When a worker dies (segfault, ``kill -9``, out of memory), only the task it was running fails:
-the parent sees the worker's pipe close, records the signal, and starts a fresh worker for the
-remaining tasks.
+When a worker dies (segfault, ``kill -9``, out of memory) or its task passes its time limit,
+only that task fails: the worker's pipe closes, the driver thread records why, and starts a
+fresh worker for the remaining tasks.
 """
 
 from __future__ import annotations
 
-import os
 import queue
-import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Sequence
 
-from naga.launch._worker import read_frame, write_frame
+from naga.launch._backend import Event, Outcome, Report, Task
+from naga.launch._process import WorkerProcess
 
-__all__ = ["run_local"]
+__all__ = ["LocalBackend"]
 
-_INTERRUPTED = {"ok": False, "error": "interrupted", "interrupted": True}
+#: How long a stopped sweep waits for its driver threads to report the tasks they stopped.
+_STOP_GRACE_S = 10.0
 
 
-def run_local(
-    jobs: list[dict[str, Any]],
-    n_jobs: int,
-    report: Callable[[str, dict[str, Any], dict[str, Any] | None], None],
-) -> None:
-    """Run ``jobs`` on ``n_jobs`` worker processes; ``report(event, job, result)`` per event.
+class LocalBackend:
+    """Runs tasks on worker processes of this machine (:class:`~naga.launch._backend.Backend`).
 
-    Events are ``"start"`` (result None) and ``"end"`` (result ``{"ok", "error"?}``).
+    A thread per worker takes the next task, reports its start, sends it to its worker and
+    reports its end. On ``KeyboardInterrupt`` no new task starts, every worker is killed, and
+    the tasks they ran are reported ``INTERRUPTED`` before the exception propagates.
     """
-    pending: queue.Queue[dict[str, Any]] = queue.Queue()
-    for job in jobs:
-        pending.put(job)
-    lock = threading.Lock()
-    stop = threading.Event()
-    workers: set[_Worker] = set()
 
-    def locked_report(event: str, job: dict[str, Any], result: dict[str, Any] | None) -> None:
-        with lock:
-            report(event, job, result)
-
-    # Each driver thread says when it is done on this queue. Waiting on it rather than on
-    # Thread.join matters: a Ctrl-C that interrupts join() marks the thread stopped while it
-    # still runs (CPython bpo-45274), and the interrupted tasks would go unreported.
-    finished: queue.Queue[None] = queue.Queue()
-    count = max(1, min(n_jobs, len(jobs)))
-    for _ in range(count):
-        threading.Thread(
-            target=_drive, args=(pending, locked_report, stop, workers, finished), daemon=True
-        ).start()
-    remaining = count
-    try:
-        while remaining:
-            finished.get()
-            remaining -= 1
-    except KeyboardInterrupt:
-        # Ctrl-C: no new task starts, running ones are stopped and reported as interrupted.
-        stop.set()
-        for worker in list(workers):
-            worker.proc.kill()
-        deadline = time.monotonic() + 10
-        while remaining and time.monotonic() < deadline:
-            try:
-                finished.get(timeout=max(0.0, deadline - time.monotonic()))
-                remaining -= 1
-            except queue.Empty:
-                break
-        raise
-
-
-class _Worker:
-    def __init__(self) -> None:
-        read_fd, write_fd = os.pipe()
-        env = {**os.environ, "NAGA_WORKER": "1", "NAGA_RESULT_FD": str(write_fd)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "naga.launch._worker"],
-            stdin=subprocess.PIPE,
-            pass_fds=(write_fd,),
-            env=env,
-        )
-        os.close(write_fd)
-        self.results = os.fdopen(read_fd, "rb")
-
-    def run(self, job: dict[str, Any]) -> dict[str, Any] | None:
-        assert self.proc.stdin is not None
+    def run(self, tasks: Sequence[Task], n_jobs: int, report: Report) -> None:
+        pool = _Pool(tasks, report)
+        count = max(1, min(n_jobs, len(tasks)))
+        for _ in range(count):
+            threading.Thread(target=pool.drive, daemon=True).start()
+        remaining = count
+        # Each driver thread says when it is done on `pool.finished`. Waiting on it rather than
+        # on Thread.join matters: a Ctrl-C that interrupts join() marks the thread stopped while
+        # it still runs (CPython bpo-45274), and the interrupted tasks would go unreported.
         try:
-            write_frame(self.proc.stdin, job)
-            result: dict[str, Any] | None = read_frame(self.results)
-            return result
-        except (BrokenPipeError, EOFError, OSError):
-            return None
-
-    def died(self) -> str:
-        code = self.proc.wait()
-        self.results.close()
-        if code < 0:
-            return f"worker process killed by {signal.Signals(-code).name}"
-        return f"worker process exited with status {code}"
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait()
-        self.results.close()
+            while remaining:
+                pool.finished.get()
+                remaining -= 1
+        except KeyboardInterrupt:
+            pool.stop()
+            deadline = time.monotonic() + _STOP_GRACE_S
+            while remaining and time.monotonic() < deadline:
+                try:
+                    pool.finished.get(timeout=max(0.0, deadline - time.monotonic()))
+                    remaining -= 1
+                except queue.Empty:
+                    break
+            raise
 
 
-def _drive(
-    pending: queue.Queue[dict[str, Any]],
-    report: Callable[..., None],
-    stop: threading.Event,
-    workers: set[_Worker],
-    finished: queue.Queue[None],
-) -> None:
-    worker: _Worker | None = None
-    try:
-        while not stop.is_set():
-            try:
-                job = pending.get_nowait()
-            except queue.Empty:
-                return
-            if worker is None:
-                worker = _Worker()
-                workers.add(worker)
-            report("start", job, None)
-            result = worker.run(job)
-            if result is not None and result.get("interrupted"):
-                stop.set()  # Ctrl-C reached the task: the user is stopping the sweep
-            if result is None or result.get("interrupted"):  # the worker is gone or going
-                error = worker.died()
-                workers.discard(worker)
-                worker = None
-                result = _INTERRUPTED if stop.is_set() else {"ok": False, "error": error}
-            report("end", job, result)
-    finally:
-        if worker is not None:
-            worker.close()
-        finished.put(None)
+class _Pool:
+    """The tasks left to run and the workers running them, shared by the driver threads."""
+
+    def __init__(self, tasks: Sequence[Task], report: Report) -> None:
+        self.pending: queue.Queue[Task] = queue.Queue()
+        for task in tasks:
+            self.pending.put(task)
+        self.report = report
+        self.finished: queue.Queue[None] = queue.Queue()
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()  # a worker is started, or the pool stopped, not both
+        self._workers: set[WorkerProcess] = set()
+
+    def stop(self) -> None:
+        """No new task starts; every worker is killed with what its task started."""
+        with self._lock:
+            self._stopped.set()
+            for worker in self._workers:
+                worker.kill()
+
+    def _start_worker(self) -> WorkerProcess | None:
+        with self._lock:
+            if self._stopped.is_set():
+                return None
+            worker = WorkerProcess()
+            self._workers.add(worker)
+            return worker
+
+    def _forget(self, worker: WorkerProcess) -> None:
+        with self._lock:
+            self._workers.discard(worker)
+
+    def drive(self) -> None:
+        """One driver thread: run tasks on one worker (replaced when it dies) until none is left."""
+        worker: WorkerProcess | None = None
+        try:
+            while not self._stopped.is_set():
+                try:
+                    task = self.pending.get_nowait()
+                except queue.Empty:
+                    return
+                if worker is None and (worker := self._start_worker()) is None:
+                    return
+                self.report(Event.start(task))
+                outcome = worker.run(task)
+                if not worker.alive:
+                    self._forget(worker)
+                    worker = None
+                    if self._stopped.is_set():  # killed by stop(), not by its task
+                        outcome = Outcome.interrupted()
+                self.report(Event.end(task, outcome))
+        finally:
+            if worker is not None:
+                self._forget(worker)
+                worker.close()
+            self.finished.put(None)

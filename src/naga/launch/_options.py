@@ -6,14 +6,16 @@ A plain class rather than a dataclass: this module is imported on every command 
 
 from __future__ import annotations
 
+__all__ = ["SweepOptions"]
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 
 class SweepOptions:
-    """What ``--tasks``, ``--tasks_key``, ``--task_to``, ``--n_jobs``, ``--slurm_config`` and
-    ``--dask`` asked for.
+    """What ``--tasks``, ``--tasks_key``, ``--task_to``, ``--n_jobs``, ``--slurm_config``,
+    ``--dask`` and ``--task_timeout`` asked for.
 
     Attributes:
         tasks: Path of a task file (text, YAML, JSON, CSV or TSV), or None.
@@ -24,9 +26,11 @@ class SweepOptions:
         slurm_config: Path of a YAML file of Slurm options; selects the Slurm backend.
         dask: A Dask scheduler address (``tcp://host:port``), or ``"local"`` for a local
             cluster; selects the Dask backend.
+        task_timeout: Minutes a task may run (a float: 0.5 is 30 s) before it is stopped and
+            marked ``timeout``, on every backend; None for no limit.
     """
 
-    __slots__ = ("dask", "n_jobs", "slurm_config", "task_to", "tasks", "tasks_key")
+    __slots__ = ("dask", "n_jobs", "slurm_config", "task_timeout", "task_to", "tasks", "tasks_key")
 
     def __init__(
         self,
@@ -36,6 +40,7 @@ class SweepOptions:
         n_jobs: int = 1,
         slurm_config: str | None = None,
         dask: str | None = None,
+        task_timeout: float | None = None,
     ) -> None:
         self.tasks = tasks
         self.tasks_key = tasks_key
@@ -43,6 +48,7 @@ class SweepOptions:
         self.n_jobs = n_jobs
         self.slurm_config = slurm_config
         self.dask = dask
+        self.task_timeout = task_timeout
 
     @property
     def active(self) -> bool:

@@ -9,45 +9,45 @@ Layout, for a config whose ``save_dir`` is ``results/process`` and ``--task_to p
 Without a ``save_dir`` in the config, the sweep's folder is ``.naga/sweeps/<hash>`` in the
 working directory. A task is finished when its function returned normally; rerunning the same
 command runs only the tasks whose resolved config has not finished yet.
+
+The steps: read the tasks (``_sources``), resolve and place them (``_plan``), pick the backend
+(``_local``, ``_slurm``, ``_dask``, behind ``_backend.Backend``), run them while :class:`_Sweep`
+records each event in tasks.yaml (``_state``) and on stderr (``_progress``).
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import os
-import re
+import signal
 import sys
-import time
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import xxhash
-
-from naga._atomic import atomic_write_text
 from naga._errors import TaskError, require
-from naga._paths import LOGS_DIR, NAGA_DIR, SWEEPS_DIR, TASKS_NAME
-from naga._plain import to_plain
-from naga._yaml import YAMLError, dump_yaml, load_yaml
+from naga._paths import LOGS_DIR, TASKS_NAME
+from naga.launch._backend import Backend, Entry, Event, EventKind, Outcome, Task, TaskStatus
 from naga.launch._options import SweepOptions
-from naga.launch._sources import TaskValue, load_tasks
+from naga.launch._plan import PlannedTask, place_tasks, resolve_tasks, sweep_dir_of
+from naga.launch._progress import Progress, print_summary
+from naga.launch._signals import StopSignals
+from naga.launch._sources import load_tasks
+from naga.launch._state import StateFile, TaskRecord, load_state
 from naga.launch._worker import entry_of
 
-__all__ = ["SweepResult", "run_sweep"]
-
-STATE_FILE = TASKS_NAME
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]+")
-_MAX_LABEL = 80
+__all__ = ["SweepResult", "run_sweep", "select_backend"]
 
 
 class SweepResult:
     """What a sweep did.
 
     Attributes:
-        exit_code: 0 when every task finished, 1 when any failed.
+        exit_code: 0 when every task finished, 1 when any failed or timed out.
         done: Labels of the tasks that finished in this run.
         skipped: Labels of the tasks already finished by an earlier run.
-        failures: ``{label: {"error": ..., "log": ...}}`` of the tasks that failed.
+        failures: ``{label: {"status": "failed" | "timeout", "error": ..., "log": ...}}`` of
+            the tasks that failed.
         sweep_dir: The sweep's folder (tasks.yaml, logs).
     """
 
@@ -76,277 +76,149 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
 
     Returns:
         A :class:`SweepResult`; its ``exit_code`` is 1 when any task failed.
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C (SIGINT) stopped the sweep; tasks.yaml is saved.
+        SystemExit: SIGTERM or SIGHUP stopped the sweep: status 143 or 129, tasks.yaml saved.
     """
-    tasks, configs = [], []
-    seen: set[str] = set()
-    for task in load_tasks(options, base):
-        config = _task_config(command.spec, base, task, options.task_to)
-        if _key(config) not in seen:  # the same resolved config twice is one task
-            seen.add(_key(config))
-            tasks.append(task)
-            configs.append(config)
-    labels = _labels(tasks, configs, options.task_to)
-    sweep_dir = _sweep_dir(base, configs)
-    if base.get("save_dir"):
-        for config, label in zip(configs, labels, strict=True):
-            config["save_dir"] = os.path.join(str(base["save_dir"]), label)
-    backend = _backend(options, sweep_dir)
-    entry = entry_of(command)
-    state = _load_state(sweep_dir)
-    result = SweepResult(sweep_dir)
-    jobs = []
-    records: dict[str, dict[str, Any]] = {}
-    for index, (task, config, label) in enumerate(zip(tasks, configs, labels, strict=True)):
-        key = _key(config)
-        log = str((sweep_dir / LOGS_DIR / f"{label}.log").resolve())
-        record = {
-            "label": label,
-            "origin": task.origin,
-            "save_dir": config.get("save_dir"),
-            "key": key,
-            "log": log,
-            "status": "pending",
-        }
-        if state.get(key, {}).get("status") == "done":
-            record["status"] = "done"
-            result.skipped.append(label)
-        else:
-            jobs.append(
-                {
-                    "index": index,
-                    "label": label,
-                    "config": config,
-                    "log": log,
-                    "entry": entry,
-                    "key": key,
-                    "cwd": os.getcwd(),
-                }
-            )
-        records[key] = record
-    _save_state(sweep_dir, records)
-    progress = _Progress(len(jobs), len(result.skipped))
-    last_save = [time.monotonic()]
-
-    def report(event: str, job: dict[str, Any], outcome: dict[str, Any] | None) -> None:
-        record = records[job["key"]]
-        if event == "start":
-            record["status"] = "running"
-        elif outcome is not None and outcome.get("ok"):
-            record["status"] = "done"
-            record.pop("error", None)
-            result.done.append(job["label"])
-        elif outcome is not None and outcome.get("interrupted"):
-            record["status"] = "interrupted"
-        else:
-            record["status"] = "failed"
-            record["error"] = (outcome or {}).get("error", "unknown error")
-            result.failures[job["label"]] = {"error": record["error"], "log": job["log"]}
-        progress.update(event, job["label"], outcome)
-        # Saved at most once a second while tasks run (and once at the end): a sweep of many
-        # short tasks would otherwise spend its time rewriting tasks.yaml.
-        if event == "end" and time.monotonic() - last_save[0] > 1.0:
-            _save_state(sweep_dir, records)
-            last_save[0] = time.monotonic()
-
-    try:
-        backend(jobs, options.n_jobs, report)
-    except KeyboardInterrupt:
-        for record in records.values():
-            if record["status"] == "running":
-                record["status"] = "interrupted"
-        progress.close()
-        stopped = sum(r["status"] in ("interrupted", "pending") for r in records.values())
-        print(
-            f"\nnaga: interrupted: {len(result.done)} task(s) done, {len(result.failures)} "
-            f"failed, {stopped} stopped or not started. State: {sweep_dir / STATE_FILE}\n"
-            f"naga: rerun the same command to run only the tasks that did not finish.",
-            file=sys.stderr,
-        )
-        raise
-    finally:
-        _save_state(sweep_dir, records)
-        progress.close()
-    _summary(result, len(tasks))
-    return result
+    resolved = resolve_tasks(command.spec, base, load_tasks(options, base), options.task_to)
+    sweep_dir = sweep_dir_of(base, [config for _, config in resolved])
+    backend = select_backend(options, sweep_dir)
+    previous = load_state(sweep_dir / TASKS_NAME)
+    sweep = _Sweep(sweep_dir, place_tasks(resolved, base, options.task_to, previous), previous)
+    tasks = sweep.start(entry_of(command), options.task_timeout)
+    with StopSignals() as stop:
+        try:
+            backend.run(tasks, options.n_jobs, sweep.report)
+        except KeyboardInterrupt:
+            sweep.stopped(stop.received)
+            if stop.received is not None and stop.received != signal.SIGINT:
+                raise SystemExit(stop.exit_code) from None
+            raise
+        finally:
+            sweep.close()
+    sweep.summary()
+    return sweep.result
 
 
-def _backend(options: SweepOptions, sweep_dir: Path) -> Any:
-    import functools
-
+def select_backend(options: SweepOptions, sweep_dir: Path) -> Backend:
+    """The backend ``options`` ask for; its options checked (a ``TaskError`` names the fix)."""
     if options.slurm_config is not None and options.dask is not None:
         raise TaskError("--slurm_config and --dask both given: choose one backend.")
     if options.slurm_config is not None:
         require("submitit", "slurm", "--slurm_config (tasks on Slurm)", TaskError)
-        from naga.launch._slurm import load_slurm_options, run_slurm
+        from naga.launch._slurm import SlurmBackend, load_slurm_options
 
-        slurm_options = load_slurm_options(options.slurm_config)
-        return functools.partial(run_slurm, options=slurm_options, folder=sweep_dir.resolve())
+        return SlurmBackend(
+            load_slurm_options(options.slurm_config), sweep_dir.resolve(), options.task_timeout
+        )
     if options.dask is not None:
         require("distributed", "dask", "--dask (tasks on a Dask cluster)", TaskError)
-        from naga.launch._dask import run_dask
+        from naga.launch._dask import DaskBackend
 
-        return functools.partial(run_dask, address=options.dask)
-    from naga.launch._local import run_local
+        return DaskBackend(options.dask)
+    from naga.launch._local import LocalBackend
 
-    return run_local
+    return LocalBackend()
 
 
-def _task_config(
-    spec: Any, base: dict[str, Any], task: TaskValue, task_to: str | None
-) -> dict[str, Any]:
-    config = copy.deepcopy(base)
-    apply = spec.apply_text if task.text else spec.apply
-    if task_to is not None:
-        if not spec.has(task_to):
-            raise TaskError(
-                spec.unknown_key_message(task_to, f"--task_to {task_to}", can_add=False)
+class _Sweep:
+    """One sweep while its backend runs: every task's record, the result, the progress display
+    and tasks.yaml, updated by each event (from any thread)."""
+
+    def __init__(
+        self,
+        sweep_dir: Path,
+        planned: Sequence[PlannedTask],
+        previous: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        self.result = SweepResult(sweep_dir)
+        self.planned = planned
+        self.records: dict[str, TaskRecord] = {}
+        for task in planned:
+            log = str((sweep_dir / LOGS_DIR / f"{task.label}.log").resolve())
+            save_dir = task.config.get("save_dir")
+            record = TaskRecord(task.label, task.origin, save_dir, task.key, log)
+            if previous.get(task.key, {}).get("status") == TaskStatus.DONE.value:
+                record.status = TaskStatus.DONE
+                self.result.skipped.append(task.label)
+            self.records[task.key] = record
+        self._lock = threading.RLock()
+        self.state = StateFile(sweep_dir / TASKS_NAME, self._render, self._lock)
+        self.progress: Progress | None = None
+
+    def _render(self) -> dict[str, Any]:
+        return {"tasks": [record.to_plain() for record in self.records.values()]}
+
+    def start(self, entry: Entry, timeout_min: float | None) -> list[Task]:
+        """Save the initial state and start the progress display; the tasks left to run."""
+        cwd = os.getcwd()
+        tasks = [
+            Task(index, p.key, p.label, p.config, self.records[p.key].log, entry, cwd, timeout_min)
+            for index, p in enumerate(self.planned)
+            if self.records[p.key].status is not TaskStatus.DONE
+        ]
+        self.state.save()
+        self.progress = Progress(len(tasks), len(self.result.skipped))
+        return tasks
+
+    def report(self, event: Event) -> None:
+        """Record ``event`` (a backend's ``report``)."""
+        with self._lock:
+            record = self.records[event.task.key]
+            if event.kind is EventKind.START:
+                record.status = TaskStatus.RUNNING
+            else:
+                self._finish(record, event.outcome or Outcome.failed("no outcome"))
+            if self.progress is not None:
+                self.progress.update(event)
+            self.state.changed()
+
+    def _finish(self, record: TaskRecord, outcome: Outcome) -> None:
+        record.status = outcome.status
+        record.error = outcome.error if outcome.status.is_failure else None
+        if outcome.status is TaskStatus.DONE:
+            self.result.done.append(record.label)
+        elif outcome.status.is_failure:
+            self.result.failures[record.label] = {
+                "status": outcome.status.value,
+                "error": outcome.error or "unknown error",
+                "log": record.log,
+            }
+
+    def stopped(self, received: signal.Signals | None) -> None:
+        """The sweep was stopped: tasks still running are interrupted; say what was left."""
+        with self._lock:
+            for record in self.records.values():
+                if record.status is TaskStatus.RUNNING:
+                    record.status = TaskStatus.INTERRUPTED
+            left = sum(
+                r.status in (TaskStatus.INTERRUPTED, TaskStatus.PENDING)
+                for r in self.records.values()
             )
-        if task.text and isinstance(task.value, dict):
-            raise TaskError(
-                f"{task.origin}: a table row cannot go to --task_to {task_to}: drop --task_to to merge its columns."
-            )
-        apply(config, task_to, task.value, origin=task.origin)
-    elif isinstance(task.value, dict):
-        for key, value in task.value.items():
-            apply(config, str(key), value, origin=task.origin)
-    else:
-        raise TaskError(
-            f"{task.origin}: the task {task.value!r} is a single value: say which config key it "
-            f"sets with --task_to KEY (for example --task_to param)."
+        if self.progress is not None:
+            self.progress.close()
+        how = "interrupted"
+        if received is not None and received != signal.SIGINT:
+            how = f"stopped by {received.name}"
+        print(
+            f"\nnaga: {how}: {len(self.result.done)} task(s) done, {len(self.result.failures)} "
+            f"failed, {left} stopped or not started. State: {self.state.path}\n"
+            f"naga: rerun the same command to run only the tasks that did not finish.",
+            file=sys.stderr,
         )
-    return config
-
-
-def _labels(
-    tasks: list[TaskValue], configs: list[dict[str, Any]], task_to: str | None
-) -> list[str]:
-    raw = []
-    for task in tasks:
-        if task_to is not None:
-            raw.append(f"{task_to.rsplit('.', 1)[-1]}={_text(task.value)}")
-        else:
-            raw.append(",".join(f"{k}={_text(v)}" for k, v in task.value.items()))
-    labels = []
-    for text, config in zip(raw, configs, strict=True):
-        label = _UNSAFE.sub("_", text).strip("._") or "task"
-        if len(label) > _MAX_LABEL:
-            label = f"{label[:_MAX_LABEL]}-{_key(config)[:8]}"
-        labels.append(label)
-    seen: dict[str, int] = {}
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-    return [
-        f"{label}-{_key(config)[:8]}" if seen[label] > 1 else label
-        for label, config in zip(labels, configs, strict=True)
-    ]
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(to_plain(value), separators=(",", ":"))
-
-
-def _key(config: dict[str, Any]) -> str:
-    return xxhash.xxh3_64_hexdigest(json.dumps(to_plain(config), sort_keys=True).encode())
-
-
-def _sweep_dir(base: dict[str, Any], configs: list[dict[str, Any]]) -> Path:
-    if base.get("save_dir"):
-        return Path(str(base["save_dir"]))
-    digest = xxhash.xxh3_64_hexdigest(
-        json.dumps([to_plain(c) for c in configs], sort_keys=True).encode()
-    )
-    return Path(NAGA_DIR, SWEEPS_DIR, digest[:12])
-
-
-def _load_state(sweep_dir: Path) -> dict[str, dict[str, Any]]:
-    try:
-        data = load_yaml((sweep_dir / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, YAMLError):
-        return {}
-    tasks = data.get("tasks") if isinstance(data, dict) else None
-    return {t["key"]: t for t in tasks or [] if isinstance(t, dict) and "key" in t}
-
-
-def _save_state(sweep_dir: Path, records: dict[str, dict[str, Any]]) -> None:
-    atomic_write_text(sweep_dir / STATE_FILE, dump_yaml({"tasks": list(records.values())}))
-
-
-class _Progress:
-    """done / failed / running and elapsed time: a rich progress bar on a terminal, else one
-    plain line per finished task (logs and CI output stay readable)."""
-
-    def __init__(self, total: int, skipped: int) -> None:
-        self.total, self.done, self.failed, self.running = total, 0, 0, 0
-        self.start = time.monotonic()
-        if skipped:
-            print(f"naga: {skipped} task(s) already done, skipped", file=sys.stderr)
-        self.bar: Any = None
-        if sys.stderr.isatty() and total:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self.bar = Progress(
-                TextColumn("naga tasks"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[counts]}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("tasks", total=total, counts=self._counts())
-
-    def _counts(self) -> str:
-        return f"done {self.done}, failed {self.failed}, running {self.running}"
-
-    def update(self, event: str, label: str, outcome: dict[str, Any] | None) -> None:
-        ok = outcome is not None and outcome.get("ok")
-        interrupted = outcome is not None and outcome.get("interrupted")
-        if event == "start":
-            self.running += 1
-        else:
-            self.running -= 1
-            if ok:
-                self.done += 1
-            elif not interrupted:
-                self.failed += 1
-        finished = self.done + self.failed
-        if self.bar is not None:
-            self.bar.update(self.task, completed=finished, counts=self._counts())
-        elif event == "end":
-            elapsed = time.monotonic() - self.start
-            print(
-                f"naga: {'done' if ok else 'interrupted' if interrupted else 'FAILED'} {label} "
-                f"[{finished}/{self.total}] "
-                f"{self._counts()}, {elapsed:.1f}s",
-                file=sys.stderr,
-                flush=True,
-            )
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
+        """Write the final tasks.yaml and stop the progress display."""
+        self.state.close()
+        if self.progress is not None:
+            self.progress.close()
 
-
-def _summary(result: SweepResult, total: int) -> None:
-    print(
-        f"naga: {total} task(s): {len(result.done)} done, {len(result.skipped)} skipped "
-        f"(done before), {len(result.failures)} failed. State: {result.sweep_dir / STATE_FILE}",
-        file=sys.stderr,
-    )
-    for label, failure in result.failures.items():
-        print(f"  FAILED {label}: {failure['error']}\n    log: {failure['log']}", file=sys.stderr)
-    if result.failures:
-        print(
-            "naga: rerun the same command to run only the tasks that did not finish.",
-            file=sys.stderr,
+    def summary(self) -> None:
+        print_summary(
+            len(self.planned),
+            len(self.result.done),
+            len(self.result.skipped),
+            self.result.failures,
+            str(self.state.path),
         )

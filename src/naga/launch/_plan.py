@@ -1,0 +1,217 @@
+"""Planning a sweep, before anything runs: each task's resolved config, folder name and key.
+
+Pure functions of the tasks, the base config and the previous tasks.yaml, tested with tables.
+
+A task's label (its folder and log name) is ``key=value`` from the task, with characters that
+are unsafe in file names replaced by ``_``, cut at 80 characters (then followed by a hash of
+the config). It depends on the task alone, except when two tasks would share it:
+
+- a task tasks.yaml already holds keeps the label it has there, whatever tasks are added;
+- among new tasks that want the same label, the one whose text is the label itself (``a_b``,
+  not ``a/b``) gets it, and the others get ``<label>-<hash of the config>``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from naga._errors import TaskError
+from naga._paths import NAGA_DIR, SWEEPS_DIR
+from naga._plain import to_plain
+from naga.launch._sources import TaskValue
+
+__all__ = [
+    "PlannedTask",
+    "config_key",
+    "place_tasks",
+    "resolve_tasks",
+    "sweep_dir_of",
+    "task_config",
+    "task_labels",
+]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]+")
+_MAX_LABEL = 80
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """A task ready to run: where it came from, its config (own save_dir set), label and key."""
+
+    origin: str
+    config: dict[str, Any]
+    label: str
+    key: str
+
+
+def resolve_tasks(
+    spec: Any, base: dict[str, Any], values: Sequence[TaskValue], task_to: str | None
+) -> list[tuple[TaskValue, dict[str, Any]]]:
+    """Each task with its resolved config, in order; the same resolved config twice is one task.
+
+    Raises:
+        TaskError: A task does not fit the config (unknown ``--task_to`` key, a single value
+            without ``--task_to``); ``ConfigError`` for a value of the wrong type.
+    """
+    resolved = []
+    seen: set[str] = set()
+    for value in values:
+        config = task_config(spec, base, value, task_to)
+        key = config_key(config)
+        if key not in seen:
+            seen.add(key)
+            resolved.append((value, config))
+    return resolved
+
+
+def place_tasks(
+    resolved: Sequence[tuple[TaskValue, dict[str, Any]]],
+    base: dict[str, Any],
+    task_to: str | None,
+    previous: Mapping[str, Mapping[str, Any]],
+) -> list[PlannedTask]:
+    """Give every task a label and, when ``base`` has a ``save_dir``, its own ``save_dir``
+    under it (``<save_dir>/<label>``); a task of ``previous`` keeps its label.
+
+    Args:
+        resolved: The tasks and their configs (:func:`resolve_tasks`).
+        base: The resolved config the tasks start from.
+        task_to: The key a task value goes to; None when dict tasks merge at the root.
+        previous: An earlier tasks.yaml's entries by key (:func:`naga.launch._state.load_state`).
+    """
+    parent = str(base["save_dir"]) if base.get("save_dir") else None
+
+    def placed(index: int, label: str) -> dict[str, Any]:
+        config = resolved[index][1]
+        return config if parent is None else {**config, "save_dir": os.path.join(parent, label)}
+
+    def recorded(index: int, label: str) -> bool:
+        entry = previous.get(config_key(placed(index, label)))
+        return entry is not None and entry.get("label") == label
+
+    labels = task_labels(
+        [_raw_label(value.value, task_to) for value, _ in resolved],
+        [config_key(config)[:8] for _, config in resolved],
+        recorded,
+    )
+    planned = []
+    for index, ((value, _), label) in enumerate(zip(resolved, labels, strict=True)):
+        config = placed(index, label)
+        planned.append(PlannedTask(value.origin, config, label, config_key(config)))
+    return planned
+
+
+def task_config(
+    spec: Any, base: dict[str, Any], task: TaskValue, task_to: str | None
+) -> dict[str, Any]:
+    """``base`` with ``task``'s value at ``task_to`` (or its dict merged at the root)."""
+    config = copy.deepcopy(base)
+    apply = spec.apply_text if task.text else spec.apply
+    if task_to is not None:
+        if not spec.has(task_to):
+            raise TaskError(
+                spec.unknown_key_message(task_to, f"--task_to {task_to}", can_add=False),
+                key=task_to,
+            )
+        if task.text and isinstance(task.value, dict):
+            raise TaskError(
+                f"{task.origin}: a table row cannot go to --task_to {task_to}: drop --task_to to "
+                f"merge its columns.",
+                key=task_to,
+            )
+        apply(config, task_to, task.value, origin=task.origin)
+    elif isinstance(task.value, dict):
+        for key, value in task.value.items():
+            apply(config, str(key), value, origin=task.origin)
+    else:
+        raise TaskError(
+            f"{task.origin}: the task {task.value!r} is a single value: say which config key it "
+            f"sets with --task_to KEY (for example --task_to param).",
+            value=task.value,
+        )
+    return config
+
+
+def task_labels(
+    raw: Sequence[str],
+    digests: Sequence[str],
+    recorded: Callable[[int, str], bool] | None = None,
+) -> list[str]:
+    """Each task's folder name, unique within the sweep and stable across reruns.
+
+    Args:
+        raw: Each task's ``key=value`` text.
+        digests: A short hash of each task's config, the suffix that separates tasks.
+        recorded: ``recorded(index, label)`` is True when the previous tasks.yaml holds task
+            ``index`` under ``label``; None when there is no previous tasks.yaml.
+
+    Example:
+        >>> task_labels(["name=a/b", "name=a_b", "name=c d"], ["1111", "2222", "3333"])
+        ['name=a_b-1111', 'name=a_b', 'name=c_d']
+        >>> task_labels(["name=a/b", "name=a_b"], ["1111", "2222"], lambda i, label: i == 0)
+        ['name=a_b', 'name=a_b-2222']
+    """
+    natural = [_safe(text, digest) for text, digest in zip(raw, digests, strict=True)]
+    suffixed = [
+        label if len(label) > _MAX_LABEL else f"{label}-{digest}"
+        for label, digest in zip(natural, digests, strict=True)
+    ]
+    labels: list[str | None] = [None] * len(raw)
+    for index in range(len(raw)):
+        for label in (natural[index], suffixed[index]):
+            if recorded is not None and recorded(index, label):
+                labels[index] = label
+                break
+    kept = {label for label in labels if label is not None}
+    new = [index for index, label in enumerate(labels) if label is None]
+    wanted = Counter(natural[index] for index in new)
+    exact = Counter(natural[index] for index in new if raw[index] == natural[index])
+    for index in new:
+        label = natural[index]
+        alone = wanted[label] == 1 or (exact[label] == 1 and raw[index] == label)
+        labels[index] = label if alone and label not in kept else suffixed[index]
+    return [label for label in labels if label is not None]
+
+
+def _raw_label(value: Any, task_to: str | None) -> str:
+    if task_to is not None:
+        return f"{task_to.rsplit('.', 1)[-1]}={_text(value)}"
+    return ",".join(f"{k}={_text(v)}" for k, v in value.items())
+
+
+def _safe(text: str, digest: str) -> str:
+    label = _UNSAFE.sub("_", text).strip("._") or "task"
+    if len(label) > _MAX_LABEL:
+        label = f"{label[:_MAX_LABEL]}-{digest}"
+    return label
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(to_plain(value), separators=(",", ":"))
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """A task's identity across reruns: a hash of its resolved config."""
+    return xxhash.xxh3_64_hexdigest(json.dumps(to_plain(config), sort_keys=True).encode())
+
+
+def sweep_dir_of(base: dict[str, Any], configs: Sequence[dict[str, Any]]) -> Path:
+    """The sweep's folder: the config's ``save_dir``, else ``.naga/sweeps/<hash of the tasks>``."""
+    if base.get("save_dir"):
+        return Path(str(base["save_dir"]))
+    digest = xxhash.xxh3_64_hexdigest(
+        json.dumps([to_plain(c) for c in configs], sort_keys=True).encode()
+    )
+    return Path(NAGA_DIR, SWEEPS_DIR, digest[:12])
