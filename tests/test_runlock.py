@@ -332,7 +332,7 @@ def test_unreadable_or_special_data_files(tmp_path: Path) -> None:
             env={**os.environ, "NAGA_CACHE_DIR": str(shared / "cache")},
         )
         assert done.stdout.startswith("LockError cannot read data file"), done.stdout + done.stderr
-        assert "locked.bin" in done.stdout and "Permission denied" in done.stdout
+        assert "locked.bin" in done.stdout and "permission denied: fix its permissions" in done.stdout
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 

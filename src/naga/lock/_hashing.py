@@ -248,12 +248,8 @@ def hash_path(
                     f"or device): pass the files it stands for."
                 )
             digest, size, count = _hash_one(target, st, cache, time.time()), st.st_size, 1
-    except OSError as exc:  # unreadable, or removed while being hashed
-        where = exc.filename or target
-        raise LockError(
-            f"cannot read data file '{where}' ({exc.strerror}): fix its permissions, or leave "
-            f"it out of data=."
-        ) from exc
+    except OSError as exc:  # unreadable, removed or changed while being hashed, a symlink loop
+        raise _read_error(exc, target) from exc
     finally:
         cache.close()
     return {"path": target, "hash": f"{ALGORITHM}:{digest}", "size": size, "files": count}

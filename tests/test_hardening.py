@@ -1,0 +1,242 @@
+"""Receipts under faults, bad input and attack: each case once broke naga; each is pinned here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from naga import LockError, runlock
+from naga.cli import main
+from naga.lock import hash_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+# -- hashing ------------------------------------------------------------------------------
+
+
+def test_a_file_truncated_while_hashed_is_a_clear_error_not_sigbus(tmp_path: Path) -> None:
+    # Before: files of 1 MiB and more were read through mmap, and a file truncated meanwhile
+    # killed the interpreter with SIGBUS (exit 135). A real truncation races the real hashing.
+    big = tmp_path / "big.bin"
+    script = textwrap.dedent(
+        f"""
+        import os, sys, threading
+        from naga import LockError
+        from naga.lock import hash_path
+        path = {str(big)!r}
+        outcomes = set()
+        for attempt in range(20):
+            with open(path, "wb") as f:
+                f.truncate(256 * 2**20)
+            timer = threading.Timer(0.002 * (attempt % 5), os.truncate, (path, 4096))
+            timer.start()
+            try:
+                hash_path(path)
+                outcomes.add("hashed")
+            except LockError as exc:
+                assert "changed while being hashed" in str(exc), exc
+                outcomes.add("refused")
+            timer.join()
+        print(sorted(outcomes))
+        """
+    )
+    env = {**os.environ, "NAGA_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert "refused" in done.stdout or "hashed" in done.stdout
+
+
+def test_a_file_that_grew_since_its_stat_is_refused(tmp_path: Path) -> None:
+    from naga.lock import hash_file
+
+    data = tmp_path / "log.txt"
+    data.write_bytes(b"x" * (3 << 20))
+    with pytest.raises(OSError, match="changed while being hashed"):
+        hash_file(data, size=1 << 20)  # the size a stat saw before the writer appended
+    assert hash_file(data) == hash_file(data, size=3 << 20)
+
+
+def test_a_symlink_loop_in_a_data_folder_is_named_as_such(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    (folder / "loop").symlink_to(folder)
+    with pytest.raises(LockError, match="symbolic link loop") as info:
+        hash_path(folder)
+    assert "permissions" not in str(info.value)
+
+
+def test_non_utf8_file_names_in_a_data_folder_hash(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with open(os.fsencode(folder) + b"/caf\xe9.txt", "wb") as handle:  # latin-1, not UTF-8
+        handle.write(b"x")
+    first = hash_path(folder)["hash"]
+    assert first == hash_path(folder)["hash"] and first.startswith("xxh3-128:")
+
+
+def test_a_non_utf8_data_path_is_a_clear_error(git_repo: Path) -> None:
+    bad = os.fsdecode(os.fsencode(str(git_repo)) + b"/caf\xe9.csv")
+    with open(os.fsencode(bad), "wb") as handle:
+        handle.write(b"x")
+    with pytest.raises(LockError, match="not UTF-8.*rename it to a UTF-8 name"):
+        runlock(config={"a": 1}, data=[bad], runlock_path=git_repo / "out" / "run.lock")
+    assert not (git_repo / "out" / "run.lock").exists()
+
+
+# -- git ----------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the repository another owner")
+def test_safe_directory_refusal_is_said_as_such(tmp_path: Path) -> None:
+    repo = tmp_path / "theirs"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    os.chown(repo, 12345, 12345)  # another user's clone: git refuses it (CVE-2022-24765)
+    with pytest.raises(LockError, match="safe.directory") as info:
+        runlock(config={"a": 1}, repos=[str(repo)], runlock_path=tmp_path / "r" / "run.lock")
+    assert "not inside a git repository" not in str(info.value)
+    assert not (tmp_path / "r" / "run.lock").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_an_unreadable_untracked_file_keeps_gits_message(git_repo: Path) -> None:
+    secret = git_repo / "secret.txt"
+    secret.write_text("x")
+    secret.chmod(0)
+    with pytest.raises(LockError, match="git said"):
+        runlock(config={"a": 1}, repos=[str(git_repo)], runlock_path=git_repo / "r" / "run.lock")
+
+
+# -- receipts of any shape through every subcommand --------------------------------------
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.floats(allow_nan=False)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_parts = ("config", "repos", "data", "outputs", "prevs", "environment", "caller", "created")
+
+
+@st.composite
+def _receipts(draw: st.DrawFn) -> dict[str, object]:
+    lock: dict[str, object] = {"lock_version": draw(st.sampled_from([1, 2]))}
+    for part in draw(st.lists(st.sampled_from(_parts), unique=True)):
+        lock[part] = draw(_values)
+    return lock
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(a=_receipts(), b=_receipts())
+def test_any_receipt_shape_gives_a_verdict_or_a_message(
+    tmp_path: Path, a: dict[str, object], b: dict[str, object]
+) -> None:
+    # Before: `repos: [1, 2]` or `environment: "x"` crashed status, ls and diff with a
+    # traceback, and one such lock hid every other run from `naga ls`.
+    for name, lock in (("a", a), ("b", b)):
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / "run.lock").write_text(yaml.safe_dump(lock))
+    for argv in (
+        ["status", str(tmp_path / "a")],
+        ["status", "--all", "--json", str(tmp_path / "b")],
+        ["diff", str(tmp_path / "a"), str(tmp_path / "b")],
+        ["ls", str(tmp_path), "--status"],
+    ):
+        assert main(argv) in (0, 1, 2), argv
+
+
+def test_one_wrong_shape_receipt_does_not_hide_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, body in (
+        ("good", "lock_version: 2\ncreated: x\n"),
+        ("bad", "lock_version: 2\nrepos: [1, 2]\nenvironment: x\n"),
+    ):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.lock").write_text(body)
+    assert main(["ls", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "bad" in out and "good" in out
+
+
+# -- inspecting never executes what a receipt names --------------------------------------
+
+
+def test_status_never_runs_the_interpreter_a_lock_names(tmp_path: Path) -> None:
+    marker = tmp_path / "MARKER"
+    evil = tmp_path / "python"
+    evil.write_text(f"#!/bin/sh\ntouch {marker}\necho '[\"3.11.0\", []]'\n")
+    evil.chmod(0o755)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.lock").write_text(
+        yaml.safe_dump(
+            {
+                "lock_version": 2,
+                "environment": {
+                    "python": "3.11.0",
+                    "executable": str(evil),
+                    "sys_path": [str(tmp_path)],
+                    "imported": {"numpy": "1.0"},
+                },
+            }
+        )
+    )
+    for argv in (
+        ["status", str(run)],
+        ["status", "--all", str(run)],
+        ["ls", str(tmp_path), "--status"],
+        ["diff", str(run), str(run)],
+    ):
+        main(argv)
+    assert not marker.exists()
+
+
+def test_status_never_fires_the_repositorys_fsmonitor(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(git_repo)
+    (git_repo / "a.txt").write_text("a")
+    git(git_repo, "add", ".")
+    git(git_repo, "commit", "-qm", "a")
+    runlock(config={"a": 1}, repos=["."], runlock_path="results/r/run.lock")
+    marker = git_repo.parent / "FSMONITOR_RAN"
+    hook = git_repo.parent / "hook.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    git(git_repo, "config", "core.fsmonitor", str(hook))
+    (git_repo / "b.txt").write_text("b")
+    for argv in (
+        ["status", "results/r"],
+        ["status", "--all", "results/r"],
+        ["diff", "results/r", "results/r"],
+    ):
+        main(argv)
+    assert not marker.exists()
