@@ -97,7 +97,7 @@ def test_a_non_utf8_data_path_is_a_clear_error(git_repo: Path) -> None:
     bad = os.fsdecode(os.fsencode(str(git_repo)) + b"/caf\xe9.csv")
     with open(os.fsencode(bad), "wb") as handle:
         handle.write(b"x")
-    with pytest.raises(LockError, match="not UTF-8.*rename it to a UTF-8 name"):
+    with pytest.raises(LockError, match=r"not UTF-8.*rename it to a UTF-8 name"):
         runlock(config={"a": 1}, data=[bad], runlock_path=git_repo / "out" / "run.lock")
     assert not (git_repo / "out" / "run.lock").exists()
 
@@ -111,7 +111,7 @@ def test_safe_directory_refusal_is_said_as_such(tmp_path: Path) -> None:
     repo.mkdir()
     git(repo, "init", "-q")
     os.chown(repo, 12345, 12345)  # another user's clone: git refuses it (CVE-2022-24765)
-    with pytest.raises(LockError, match="safe.directory") as info:
+    with pytest.raises(LockError, match=r"safe\.directory") as info:
         runlock(config={"a": 1}, repos=[str(repo)], runlock_path=tmp_path / "r" / "run.lock")
     assert "not inside a git repository" not in str(info.value)
     assert not (tmp_path / "r" / "run.lock").exists()
