@@ -240,3 +240,31 @@ def test_status_never_fires_the_repositorys_fsmonitor(
     ):
         main(argv)
     assert not marker.exists()
+
+
+def test_a_dirty_submodule_dirties_the_parent_and_is_recorded(tmp_path: Path) -> None:
+    # Before: `git add -A` staged only the submodule's pointer, so uncommitted changes inside
+    # the submodule left the parent `dirty: false`, and nothing recorded the submodule's code.
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    git(lib, "init", "-q", "-b", "main")
+    (lib / "util.py").write_text("X = 1\n")
+    git(lib, "add", ".")
+    git(lib, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lib")
+    app = tmp_path / "app"
+    app.mkdir()
+    git(app, "init", "-q", "-b", "main")
+    git(app, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib")
+    git(app, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "app")
+
+    clean = runlock(config={"a": 1}, repos=[str(app)], runlock_path=tmp_path / "r1" / "run.lock")
+    assert clean["repos"][str(app)]["dirty"] is False
+    assert clean["repos"][f"{app}/lib"]["dirty"] is False
+
+    (app / "lib" / "util.py").write_text("X = 2\n")  # uncommitted, inside the submodule
+    lock = runlock(config={"a": 1}, repos=[str(app)], runlock_path=tmp_path / "r2" / "run.lock")
+    parent, sub = lock["repos"][str(app)], lock["repos"][f"{app}/lib"]
+    assert parent["dirty"] is True and sub["dirty"] is True
+    assert sub["commit"] == git(app / "lib", "rev-parse", "HEAD").strip()
+    snapshot_file = git(app / "lib", "show", f"{sub['snapshot']}:util.py")
+    assert snapshot_file == "X = 2\n"  # the submodule's own snapshot holds the edit

@@ -124,6 +124,7 @@ def runlock(
     repos_state = {}
     for name, path in repo_items:
         state = git_state(path)
+        submodules = state.pop("submodules", {})
         root = str(roots[name])
         state["location"] = _relative(Path(root), home)
         state["used"] = used_files(
@@ -135,6 +136,9 @@ def runlock(
         if code:
             state["code"] = list(code)
         repos_state[name] = state
+        for rel, sub in _flat_submodules(submodules):  # each a repo entry of its own
+            sub["location"] = _relative(Path(sub["root"]), home)
+            repos_state[f"{name}/{rel}"] = sub
     lock["repos"] = repos_state
     if outputs is None:
         home.mkdir(parents=True, exist_ok=True)  # no outputs yet: an empty folder is recorded
@@ -154,6 +158,17 @@ def runlock(
     _clean_stale_temps(target)
     atomic_write_text(target, text)
     return expand(lock)  # as load_lock reads it back
+
+
+def _flat_submodules(
+    submodules: dict[str, Any], prefix: str = ""
+) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for rel, sub in submodules.items():
+        nested = sub.pop("submodules", {})
+        out.append((prefix + rel, sub))
+        out += _flat_submodules(nested, f"{prefix}{rel}/")
+    return out
 
 
 def _check_text(what: str, name: str, path: str) -> None:
