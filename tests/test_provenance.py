@@ -511,11 +511,6 @@ def test_unused_changes_are_information_and_imported_versions_are_reasons(
     assert done.returncode == 1 and "fakepkg 1.0 -> 2.0" in done.stdout, done.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_Judge._run_python reads the judging process's sys.path, not the run's recorded "
-    "sys_path, when the run's interpreter is the one running naga",
-)
 def test_same_interpreter_reads_packages_where_the_run_found_them(
     project: Path, tmp_path: Path
 ) -> None:
@@ -627,9 +622,9 @@ def test_identical_upstream_rerun_is_information_changed_output_is_named(pipelin
     assert (
         "prevs upstream results/prepare outputs changed: results/prepare/test.csv modified" in train
     )
-    assert "data data 'results/prepare/test.csv' content changed" in train
+    assert "data results/prepare/test.csv content changed" in train
     assert reports["results/evaluate"].reasons == [
-        "prevs upstream results/train is stale: data 'results/prepare/test.csv' content changed"
+        "prevs upstream results/train is stale: results/prepare/test.csv content changed"
     ]
 
 

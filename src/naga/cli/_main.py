@@ -13,6 +13,7 @@ from naga._errors import NagaError, report
 from naga._paths import LOCK_NAME
 from naga._version import __version__
 from naga.cli._compare import Change
+from naga.cli._snapshots import SNAPSHOT_COMMANDS, add_snapshot_parsers
 
 __all__ = ["main"]
 
@@ -82,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     log.add_argument(
         "--experiment", help="MLflow experiment name (default MLFLOW_EXPERIMENT_NAME or MLflow's)"
     )
+    add_snapshot_parsers(add)
     return parser
 
 
@@ -136,11 +138,11 @@ def _print_changes(title: str, changes: list[Change], same: str, changed: str) -
 
 
 def _status(args: Any) -> int:
-    from naga.lock import find_lock, judge
+    from naga.lock import find_lock, judge_many
 
     for d in args.dirs:
         find_lock(d)  # every input checked before any output
-    verdicts = {d: judge(d, all_changes=args.all) for d in args.dirs}
+    verdicts = dict(zip(args.dirs, judge_many(args.dirs, all_changes=args.all), strict=True))
     if args.json:
         print(
             json.dumps(
@@ -245,11 +247,14 @@ def _ls(args: Any) -> int:
             "stage": f"{caller.get('file')}:{caller.get('function')}",
             "commit": commit,
         }
-        if args.status:
-            from naga.lock import judge
-
-            row["status"] = "stale" if judge(folder).stale else "up to date"
         rows.append(row)
+    if args.status:  # judged together: runs of one pipeline or sweep share their checks
+        from naga.lock import judge_many
+
+        judged = [row for row in rows if "error" not in row]
+        verdicts = judge_many([row["path"] for row in judged])
+        for row, verdict in zip(judged, verdicts, strict=True):
+            row["status"] = "stale" if verdict.stale else "up to date"
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -279,4 +284,4 @@ def _log(args: Any) -> int:
     return 0
 
 
-_COMMANDS = {"status": _status, "diff": _diff, "ls": _ls, "log": _log}
+_COMMANDS = {"status": _status, "diff": _diff, "ls": _ls, "log": _log, **SNAPSHOT_COMMANDS}

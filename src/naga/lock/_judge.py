@@ -32,7 +32,7 @@ from naga.lock._git import git
 from naga.lock._hashing import ALGORITHM, changed_files, dir_manifest, hash_file, hash_path
 from naga.lock._used import blob_id
 
-__all__ = ["Change", "Verdict", "judge"]
+__all__ = ["Change", "Verdict", "judge", "judge_many"]
 
 #: Read-only git: no fsmonitor, no optional locks (nothing written to the repository).
 _SAFE_GIT = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false", "--no-optional-locks"]
@@ -119,12 +119,21 @@ def judge(path: str | os.PathLike[str], *, all_changes: bool = False) -> Verdict
     return _Judge(all_changes).run(find_lock(path).resolve())
 
 
+def judge_many(paths: list[str | os.PathLike[str]], *, all_changes: bool = False) -> list[Verdict]:
+    """Judge several runs at once, sharing the work: stages of one pipeline and tasks of one
+    sweep share code, data and upstreams, each checked once. See :func:`judge`."""
+    judge_ = _Judge(all_changes)
+    return [judge_.run(find_lock(p).resolve()) for p in paths]
+
+
 class _Judge:
     def __init__(self, all_changes: bool) -> None:
         self.all_changes = all_changes
         self.done: dict[Path, Verdict] = {}
         # Per run.lock: reset in run() before its code is judged.
         self.packages: dict[str, dict[str, str]] = {}
+        self.hashes: dict[tuple[str, bool], str] = {}
+        self.blobs: dict[tuple[str, str], str | None] = {}
         self.used_paths: set[str] = set()
 
     def run(self, lock_file: Path) -> Verdict:
@@ -193,7 +202,7 @@ class _Judge:
             used = _mapping(repo.get("used"))
             self.used_paths |= {os.path.realpath(root / str(rel)) for rel in used}
             for rel, blob in used.items():
-                now = blob_id(root / str(rel), fmt)
+                now = self._blob(root / str(rel), fmt)
                 if now != blob:
                     note = "deleted" if now is None else "modified"
                     changes.append(Change("code", f"{label}{rel}", None, None, note))
@@ -220,16 +229,7 @@ class _Judge:
         try:
             recorded = _tree_blobs(root, str(tree))
         except GitError:
-            changes.append(
-                Change(
-                    "code",
-                    f"{label}{tree}",
-                    None,
-                    None,
-                    "is not in this repository: fetch it (naga pull) to compare",
-                    used=stale,
-                )
-            )
+            changes.append(_missing_commit(repo, label, stale))
             return changes
         fmt = str(repo.get("object_format") or "sha1")
         for rel, kind in _working_changes(root, recorded, fmt).items():
@@ -246,12 +246,12 @@ class _Judge:
         for name, entry in _mapping(lock.get(part)).items():
             entry = _mapping(entry)
             path = _resolve(base, str(entry.get("path", name)), entry.get("abs"))
-            label = str(name) if part == "outputs" else f"data '{name}'"
+            label = str(name)
             if not path.exists():
                 changes.append(Change(part, label, None, None, "deleted"))
                 continue
             try:
-                now = hash_path(path, outputs=part == "outputs")["hash"]
+                now = self._hash(path, part == "outputs")
             except NagaError as exc:
                 changes.append(Change(part, label, None, None, f"unreadable: {exc}"))
                 continue
@@ -264,6 +264,18 @@ class _Judge:
             else:
                 changes.append(Change(part, label, entry.get("hash"), now, "content changed"))
         return changes
+
+    def _hash(self, path: Path, outputs: bool) -> str:
+        key = (os.path.realpath(path), outputs)
+        if key not in self.hashes:
+            self.hashes[key] = hash_path(path, outputs=outputs)["hash"]
+        return self.hashes[key]
+
+    def _blob(self, path: Path, fmt: str) -> str | None:
+        key = (os.path.realpath(path), fmt)
+        if key not in self.blobs:
+            self.blobs[key] = blob_id(path, fmt)
+        return self.blobs[key]
 
     # -- environment ---------------------------------------------------------------------
 
@@ -295,14 +307,16 @@ class _Judge:
         return changes
 
     def _run_python(self, env: dict[str, Any]) -> tuple[str, dict[str, str], str]:
-        """Python version and packages of the run's interpreter today, read from files."""
+        """Python version and packages of the run's interpreter today, read from files: the
+        metadata in the folders the run found its packages in (never by starting it)."""
         recorded = env.get("executable")
         here = platform.python_version()
-        if not isinstance(recorded, str) or os.path.abspath(recorded) == os.path.abspath(
-            sys.executable
-        ):
-            return here, self._installed(None), ""
         paths = [p for p in env.get("sys_path") or [] if isinstance(p, str) and os.path.isdir(p)]
+        same = not isinstance(recorded, str) or os.path.abspath(recorded) == os.path.abspath(
+            sys.executable
+        )
+        if same:
+            return here, self._installed(paths or None), ""
         if not os.path.exists(recorded) or not paths:
             note = (
                 "the run's Python is gone: compared with the one running naga"
@@ -421,6 +435,30 @@ def _repo_root(home: Path, repo: dict[str, Any], *, first: bool) -> Path | None:
     if isinstance(root, str) and (Path(root) / ".git").exists():
         return Path(root)
     return None
+
+
+def _missing_commit(repo: dict[str, Any], label: str, used: bool) -> Change:
+    """The recorded code is not in this clone: name the commit and the command that fetches it."""
+    snapshot = repo.get("snapshot")
+    if snapshot:
+        return Change(
+            "code",
+            f"{label}snapshot",
+            None,
+            None,
+            f"commit {snapshot} is not in this repository: fetch it with `naga pull` (from the "
+            f"remote that the run's clone ran `naga push` to) to compare the code",
+            used=used,
+        )
+    return Change(
+        "code",
+        f"{label}commit",
+        None,
+        None,
+        f"{repo.get('commit')} is not in this repository: fetch it with `git fetch` to compare "
+        f"the code",
+        used=used,
+    )
 
 
 def _tree_blobs(root: Path, tree: str) -> dict[str, str]:

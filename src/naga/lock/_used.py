@@ -103,7 +103,9 @@ def imported_distributions(packages: dict[str, str]) -> dict[str, str]:
     own = {"naga-runs"}
     found: dict[str, str] = {}
     for name in list(sys.modules):
-        if "." in name:
+        # Private top-level modules are imported at start-up by .pth files (setuptools'
+        # _distutils_hack): not the run's doing.
+        if "." in name or name.startswith("_"):
             continue
         for dist in mapping.get(name, ()):
             key = _normalise(dist)
