@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SLOW_SCRIPT
+from helpers import SLOW_SCRIPT, popen_script, wait_for
 from naga._yaml import load_yaml
 
 SCRIPT = """
@@ -224,13 +224,8 @@ def test_slurm_ctrl_c_cancels_the_array(tmp_path: Path) -> None:
     (tmp_path / "tasks.txt").write_text("3\n4\n")
     (tmp_path / "slurm.yaml").write_text("timeout_min: 10\ncpus_per_task: 1\n")
     args = ["--tasks", "tasks.txt", "--task_to", "param", "--slurm_config", "slurm.yaml"]
-    proc = subprocess.Popen(
-        [sys.executable, "slow.py", *args], cwd=tmp_path, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 300
-    while not (tmp_path / "started-3").exists():
-        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
-        time.sleep(0.2)
+    proc = popen_script(tmp_path, "slow.py", *args)
+    wait_for((tmp_path / "started-3").exists, proc, 300)
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 130 and "Traceback" not in err, err
@@ -253,13 +248,8 @@ def test_dask_ctrl_c_stops_the_sweep(tmp_path: Path) -> None:
     (tmp_path / "slow.py").write_text(SLOW_SCRIPT)
     (tmp_path / "tasks.txt").write_text("1\n3\n")
     args = ["--tasks", "tasks.txt", "--task_to", "param", "--dask", "--n_jobs", "2"]
-    proc = subprocess.Popen(
-        [sys.executable, "slow.py", *args], cwd=tmp_path, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 120
-    while not (tmp_path / "started-3").exists():
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.2)
+    proc = popen_script(tmp_path, "slow.py", *args)
+    wait_for((tmp_path / "started-3").exists, proc, 120)
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 130 and "Traceback" not in err, err
@@ -278,3 +268,66 @@ def test_dask_ctrl_c_stops_the_sweep(tmp_path: Path) -> None:
     )
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "results/slow/param=3/out.txt").read_text() == "3"
+
+
+def slow_sweep(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "slow.py", "--tasks", "tasks.txt", "--task_to", "param", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def no_worker_left(folder: Path) -> bool:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if b"naga.launch._worker" in cmdline and cwd == str(folder):
+            return False
+    return True
+
+
+def test_dask_task_timeout_and_a_tasks_own_keyboard_interrupt(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    (tmp_path / "slow.py").write_text(SLOW_SCRIPT)
+    (tmp_path / "tasks.txt").write_text("1\n3\n0\n")
+    done = slow_sweep(tmp_path, "--dask", "--n_jobs", "2", "--task_timeout", "0.05")
+    assert done.returncode == 1, done.stderr
+    assert "TIMEOUT param=3: timed out after 0.05 min (--task_timeout)" in done.stderr
+    assert "FAILED param=0: KeyboardInterrupt\n" in done.stderr  # its own: the sweep went on
+    state = load_yaml((tmp_path / "results/slow/tasks.yaml").read_text())["tasks"]
+    statuses = {t["label"]: t["status"] for t in state}
+    assert statuses == {"param=1": "done", "param=3": "timeout", "param=0": "failed"}
+    assert no_worker_left(tmp_path)
+
+
+def test_slurm_parameters() -> None:
+    from naga.launch._slurm import slurm_parameters
+
+    assert slurm_parameters({}, 2, None) == {"array_parallelism": 2}
+    assert slurm_parameters({}, 2, 0.05) == {"array_parallelism": 2, "time": 3}
+    assert slurm_parameters({"time": 30}, 2, 60) == {"array_parallelism": 2, "time": 30}
+    assert slurm_parameters({"array_parallelism": 5}, 2, 10) == {
+        "array_parallelism": 5,
+        "time": 12,
+    }
+
+
+@needs_slurm
+def test_slurm_task_timeout(tmp_path: Path) -> None:
+    assert slurm_ready(), "NAGA_REQUIRE_SLURM=1 but Slurm is not running"
+    (tmp_path / "slow.py").write_text(SLOW_SCRIPT)
+    (tmp_path / "tasks.txt").write_text("3\n1\n")
+    (tmp_path / "slurm.yaml").write_text("cpus_per_task: 1\n")
+    done = slow_sweep(tmp_path, "--slurm_config", "slurm.yaml", "--task_timeout", "0.05")
+    assert done.returncode == 1, done.stderr
+    assert "TIMEOUT param=3: timed out after 0.05 min (--task_timeout)" in done.stderr
+    assert (tmp_path / "results/slow/param=1/out.txt").read_text() == "1"
+    scripts = list((tmp_path / "results/slow/slurm").rglob("*.sh"))
+    assert any("#SBATCH --time=3\n" in p.read_text() for p in scripts), scripts

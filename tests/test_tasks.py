@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SLOW_SCRIPT, run_script
+from helpers import SLOW_SCRIPT, popen_script, run_script, wait_for
 from naga._errors import TaskError
 from naga._yaml import load_yaml
 from naga.launch import SweepOptions
+from naga.launch._plan import task_labels
 from naga.launch._sources import load_tasks
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
@@ -39,6 +40,10 @@ def main(cfg: Config):
         raise ValueError("unlucky thirteen")
     if cfg.param == 9 and not Path("heal").exists():
         os.kill(os.getpid(), 9)
+    if cfg.param == 21:
+        raise KeyboardInterrupt  # the task's own: no Ctrl-C happened
+    if cfg.param in (22, 23):
+        sys.exit(0 if cfg.param == 22 else 4)
 
 if __name__ == "__main__":
     main()
@@ -159,6 +164,12 @@ def test_dict_tasks_merge_at_the_root_with_unique_dirs(project: Path) -> None:
             ["--tasks", "t.txt", "--task_to", "param", "--slurm_config", "s.yaml"],
             "--slurm_config",
         ),
+        (
+            {"t.txt": "1\n"},
+            ["--tasks", "t.txt", "--task_to", "param", "--task_timeout", "0"],
+            "--task_timeout 0.0: give the minutes a task may run, more than 0",
+        ),
+        ({}, ["--task_timeout", "1"], "--task_timeout needs a task source"),
     ],
 )
 def test_bad_task_input_exits_2_and_starts_nothing(
@@ -230,9 +241,42 @@ def test_progress_bar_on_a_terminal(project: Path) -> None:
     assert "FAILED param=13: ValueError: unlucky thirteen" in output
 
 
-@pytest.mark.parametrize("whole_group", [True, False], ids=["ctrl-c", "parent-only"])
-def test_ctrl_c_stops_the_sweep_cleanly_and_a_rerun_continues(
-    tmp_path: Path, whole_group: bool
+def state_of(folder: Path) -> dict[str, dict[str, str]]:
+    return {t["label"]: t for t in load_yaml((folder / "tasks.yaml").read_text())["tasks"]}
+
+
+def test_a_tasks_own_keyboard_interrupt_or_exit_status_fails_only_that_task(
+    project: Path,
+) -> None:
+    # No Ctrl-C reached the sweep: a task raising KeyboardInterrupt (or SystemExit(4)) failed,
+    # sys.exit(0) finished, and the sweep went on to the later tasks.
+    (project / "tasks.txt").write_text("21\n22\n23\n1\n")
+    done = run(project, "--tasks", "tasks.txt", "--task_to", "param")
+    assert done.returncode == 1, done.stderr
+    assert "interrupted" not in done.stderr
+    assert "FAILED param=21: KeyboardInterrupt\n" in done.stderr
+    assert "FAILED param=23: SystemExit: 4" in done.stderr
+    assert "4 task(s): 2 done, 0 skipped (done before), 2 failed" in done.stderr
+    state = state_of(project / "results" / "sweep")
+    assert {label: t["status"] for label, t in state.items()} == {
+        "param=21": "failed",
+        "param=22": "done",
+        "param=23": "failed",
+        "param=1": "done",
+    }
+    assert state["param=21"]["error"] == "KeyboardInterrupt"
+
+
+@pytest.mark.parametrize(
+    ("how", "status", "message"),
+    [
+        ("ctrl-c", 130, "naga: interrupted: "),
+        ("kill -INT", 130, "naga: interrupted: "),
+        ("kill", 143, "naga: stopped by SIGTERM: "),
+    ],
+)
+def test_ctrl_c_or_sigterm_stops_the_sweep_cleanly_and_a_rerun_continues(
+    tmp_path: Path, how: str, status: int, message: str
 ) -> None:
     import os
     import signal
@@ -240,30 +284,21 @@ def test_ctrl_c_stops_the_sweep_cleanly_and_a_rerun_continues(
 
     (tmp_path / "slow.py").write_text(SLOW_SCRIPT)
     (tmp_path / "tasks.txt").write_text("1\n2\n3\n4\n5\n")
-    args = [
-        sys.executable,
-        "slow.py",
-        "--tasks",
-        "tasks.txt",
-        "--task_to",
-        "param",
-        "--n_jobs",
-        "2",
-    ]
-    proc = subprocess.Popen(
-        args, cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    deadline = time.monotonic() + 120
-    while not ((tmp_path / "started-3").exists() and (tmp_path / "started-4").exists()):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
+    args = ["--tasks", "tasks.txt", "--task_to", "param", "--n_jobs", "2"]
+    proc = popen_script(tmp_path, "slow.py", *args, start_new_session=True)
+    started = [tmp_path / "started-3", tmp_path / "started-4"]
+    wait_for(lambda: all(path.exists() for path in started), proc, 120)
     time.sleep(0.3)  # both long tasks are inside their sleep
-    # Ctrl-C in a terminal reaches the whole foreground group; `kill -INT` only the parent.
-    os.killpg(proc.pid, signal.SIGINT) if whole_group else proc.send_signal(signal.SIGINT)
+    # Ctrl-C in a terminal reaches the whole foreground group; `kill -INT` only the parent;
+    # `kill` (Slurm, systemd) sends SIGTERM.
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGINT if how == "kill -INT" else signal.SIGTERM)
     err = proc.communicate(timeout=60)[1]
-    assert proc.returncode == 130, err
+    assert proc.returncode == status, err
     assert "Traceback" not in err
-    assert "naga: interrupted: 2 task(s) done, 0 failed, 3 stopped or not started" in err
+    assert f"{message}2 task(s) done, 0 failed, 3 stopped or not started" in err
     state = load_yaml((tmp_path / "results/slow/tasks.yaml").read_text())["tasks"]
     assert [t["status"] for t in state] == ["done", "done", "interrupted", "interrupted", "pending"]
     for pid in filter(str.isdigit, os.listdir("/proc")):  # no worker of this sweep is left
@@ -275,6 +310,88 @@ def test_ctrl_c_stops_the_sweep_cleanly_and_a_rerun_continues(
         assert not (b"naga.launch._worker" in cmdline and cwd == str(tmp_path))
 
     (tmp_path / "fast").write_text("")
-    again = run_script(tmp_path, "slow.py", *args[2:])
+    again = run_script(tmp_path, "slow.py", *args)
     assert again.returncode == 0, again.stderr
     assert "5 task(s): 3 done, 2 skipped (done before), 0 failed" in again.stderr
+
+
+def test_tasks_yaml_shows_a_finished_task_within_a_second_or_so(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    (tmp_path / "slow.py").write_text(SLOW_SCRIPT)
+    (tmp_path / "tasks.txt").write_text("1\n2\n3\n")
+    proc = popen_script(tmp_path, "slow.py", "--tasks", "tasks.txt", "--task_to", "param")
+    try:
+        # Task 2 ends a moment after task 1 and task 3 then runs for a minute: a write skipped
+        # to keep writes a second apart must still happen, a second later at most.
+        wait_for((tmp_path / "started-3").exists, proc, 120)
+        finished = time.monotonic()
+        statuses: dict[str, str] = {}
+        while time.monotonic() < finished + 3:
+            state = load_yaml((tmp_path / "results/slow/tasks.yaml").read_text())["tasks"]
+            statuses = {t["label"]: t["status"] for t in state}
+            if statuses["param=2"] == "done":
+                break
+            time.sleep(0.05)
+        assert statuses == {"param=1": "done", "param=2": "done", "param=3": "running"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+
+
+def test_a_hung_task_times_out_alone(tmp_path: Path) -> None:
+    (tmp_path / "slow.py").write_text(SLOW_SCRIPT)
+    (tmp_path / "tasks.txt").write_text("3\n1\n")
+    done = run_script(
+        tmp_path, "slow.py", "--tasks", "tasks.txt", "--task_to", "param", "--task_timeout", "0.05"
+    )
+    assert done.returncode == 1, done.stderr
+    assert "TIMEOUT param=3: timed out after 0.05 min (--task_timeout)" in done.stderr
+    assert "2 task(s): 1 done, 0 skipped (done before), 1 failed (1 timed out)" in done.stderr
+    state = state_of(tmp_path / "results" / "slow")
+    assert state["param=3"]["status"] == "timeout" and state["param=1"]["status"] == "done"
+    assert (tmp_path / "results/slow/param=1/out.txt").read_text() == "1"  # on a new worker
+
+
+def test_a_tasks_folder_stays_its_own_when_a_colliding_task_is_added(project: Path) -> None:
+    results = project / "results" / "sweep"
+    (project / "tasks.csv").write_text("param,name\n1,a_b\n")
+    assert run(project, "--tasks", "tasks.csv").returncode == 0
+    (project / "tasks.csv").write_text("param,name\n1,a/b\n1,a_b\n")
+    again = run(project, "--tasks", "tasks.csv")
+    assert again.returncode == 0, again.stderr
+    assert "1 skipped" in again.stderr  # a_b finished: it keeps its folder and is not rerun
+    assert (results / "param=1,name=a_b" / "result.txt").read_text().startswith("1 a_b ")
+    (other,) = (p for p in results.glob("param=1,name=a_b-*") if p.is_dir())
+    assert (other / "result.txt").read_text().startswith("1 a/b ")
+    state = state_of(results)
+    assert state["param=1,name=a_b"]["status"] == "done"
+    assert state[other.name]["save_dir"] == f"results/sweep/{other.name}"
+
+    # The other way round: a/b ran first under a_b and keeps it; a_b added later gets a suffix.
+    shutil.rmtree(results)
+    (project / "tasks.csv").write_text("param,name\n1,a/b\n")
+    assert run(project, "--tasks", "tasks.csv").returncode == 0
+    (project / "tasks.csv").write_text("param,name\n1,a/b\n1,a_b\n")
+    again = run(project, "--tasks", "tasks.csv")
+    assert again.returncode == 0 and "1 skipped" in again.stderr, again.stderr
+    assert (results / "param=1,name=a_b" / "result.txt").read_text().startswith("1 a/b ")
+
+
+@pytest.mark.parametrize(
+    ("raw", "recorded", "labels"),
+    [
+        (["p=1", "p=2"], {}, ["p=1", "p=2"]),
+        (["n=a/b"], {}, ["n=a_b"]),  # alone, an unsafe label is simply made safe
+        (["n=a/b", "n=a_b"], {}, ["n=a_b-d0", "n=a_b"]),  # the exact text wins the label
+        (["n=a/b", "n=a b"], {}, ["n=a_b-d0", "n=a_b-d1"]),  # neither is exact: both suffixed
+        (["n=a/b", "n=a_b"], {0: "n=a_b"}, ["n=a_b", "n=a_b-d1"]),  # recorded first: kept
+        (["n=a_b", "n=a/b"], {1: "n=a_b-d1"}, ["n=a_b", "n=a_b-d1"]),
+        (["x=" + "l" * 100], {}, ["x=" + "l" * 78 + "-d0"]),  # cut, the hash appended
+        (["./."], {}, ["task"]),  # nothing safe left
+    ],
+)
+def test_task_labels(raw: list[str], recorded: dict[int, str], labels: list[str]) -> None:
+    digests = [f"d{i}" for i in range(len(raw))]
+    assert task_labels(raw, digests, lambda i, label: recorded.get(i) == label) == labels
