@@ -312,10 +312,9 @@ class _Judge:
         recorded = env.get("executable")
         here = platform.python_version()
         paths = [p for p in env.get("sys_path") or [] if isinstance(p, str) and os.path.isdir(p)]
-        same = not isinstance(recorded, str) or os.path.abspath(recorded) == os.path.abspath(
+        if not isinstance(recorded, str) or os.path.abspath(recorded) == os.path.abspath(
             sys.executable
-        )
-        if same:
+        ):
             return here, self._installed(paths or None), ""
         if not os.path.exists(recorded) or not paths:
             note = (
