@@ -346,3 +346,276 @@ def test_spec_apply_contract() -> None:
         spec.apply(data, "param", "x", origin="tasks.txt line 4")
     spec.apply(data, "new.deep", 1, origin="t", add=True)
     assert spec.instantiate(data).new == {"deep": 1}
+
+
+# -- issue 14: regressions -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class WithModel:
+    optim: Optim = dataclasses.field(default_factory=Optim)
+    param: int = 1
+    ratio: float = 0.5
+    save_dir: Optional[str] = None  # noqa: UP045
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-o", "+param.x=1"], "-o +param.x=1: 'param' holds 1, not a mapping"),
+        (["-o", "+param=3"], "the config already has a key 'param'"),
+        (["-o", "+optim.lr=3"], "the config already has a key 'optim.lr'"),
+        (["-o", "+new=1", "+new=2"], "-o +new=2: the config already has a key 'new'"),
+        (["-o", "+new=1", "+new.x=2"], "'new' holds 1, not a mapping"),
+        (["-o", "+save_dir.x=1"], "'save_dir' holds None, not a mapping"),
+        (["-o", "++x=1"], "naga has no ++"),
+    ],
+)
+def test_plus_adds_only_new_keys_under_a_mapping(argv: list[str], message: str) -> None:
+    # Issue 14.7: `+param.x=1` on an int field used to turn it into {'x': 1}.
+    main = clicfg(lambda cfg: cfg, config_class=WithModel)
+    with pytest.raises(ConfigError) as info:
+        main(argv=argv)
+    assert message in str(info.value)
+    assert info.value.key is not None
+
+
+def test_plus_adds_under_mappings() -> None:
+    main = clicfg(lambda cfg: cfg, config_class=WithModel)
+    cfg = main(argv=["-o", "+new.x=1", "+new.y=2", "+optim.extra=3"])
+    assert cfg.new == {"x": 1, "y": 2} and cfg.optim.extra == 3 and cfg.param == 1
+    spec = ConfigSpec.from_class(WithModel)
+    data = spec.defaults()
+    spec.apply(data, "+col", "v", origin="tasks.csv line 2")  # a task's `+col` column adds
+    assert data["col"] == "v"
+
+
+@pytest.mark.parametrize("text", ["1e400", "inf", "-inf", "+inf", "Infinity", ".inf", "nan"])
+def test_non_finite_floats_are_accepted_and_saved_as_valid_json(tmp_path: Path, text: str) -> None:
+    # Issue 14.14: 1e400 was taken as infinity and written as non-standard `Infinity`, while
+    # inf was refused. Both are accepted; config.json stays standard JSON and replays.
+    main = clicfg(lambda cfg: cfg, config_class=WithModel)
+    cfg = main(argv=["-o", f"ratio={text}", f"save_dir={tmp_path}"])
+    expected = float(text.replace(".inf", "inf").replace("Infinity", "inf"))
+    assert cfg.ratio == expected or (expected != expected and cfg.ratio != cfg.ratio)
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    saved = json.loads((tmp_path / "config.json").read_text(), parse_constant=refuse)
+    assert saved["ratio"] in ("inf", "-inf", "nan")
+    again = main(argv=["--config", str(tmp_path / "config.json")])
+    assert again.ratio == cfg.ratio or (again.ratio != again.ratio and cfg.ratio != cfg.ratio)
+
+
+def test_non_finite_values_from_files_and_defaults_write_valid_json(tmp_path: Path) -> None:
+    class Limits:
+        patience = float("inf")
+        save_dir = str(tmp_path)
+
+    (tmp_path / "c.yml").write_text("+sizes: [.inf, -.inf, 1]\n")
+    main = clicfg(lambda cfg: cfg, config_class=Limits)
+    main(argv=["--overrides", str(tmp_path / "c.yml")])
+    text = (tmp_path / "config.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    assert json.loads(text) == {
+        "patience": "inf",
+        "save_dir": str(tmp_path),
+        "sizes": ["inf", "-inf", 1],
+    }
+
+
+@pytest.mark.parametrize(
+    ("files", "argv", "key"),
+    [
+        ({}, ["-o", "+more=[2024-01-01, 2024-01-01 10:00:00]"], "more"),
+        ({}, ["-o", "days=[2024-01-01, 2024-01-01 10:00:00]"], "days"),
+        ({"c.yml": "+more: [2024-01-01, 2024-01-01 10:00:00]\n"}, ["--overrides", "c.yml"], "more"),
+        (
+            {"c.yml": "days: [2024-01-01, !!timestamp 2024-01-01 10:00:00]\n"},
+            ["--config", "c.yml"],
+            "days",
+        ),
+        ({"c.toml": "days = [2024-01-01, 2024-01-01T10:00:00]\n"}, ["--config", "c.toml"], "days"),
+    ],
+)
+def test_yaml_and_toml_dates_are_text(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, str],
+    argv: list[str],
+    key: str,
+) -> None:
+    # Issue 14.13: dates inside lists or `+` keys used to end in a traceback writing config.json.
+    class Days:
+        days: list = []  # noqa: RUF012
+        save_dir = "out"
+
+    monkeypatch.chdir(tmp_path)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    cfg = clicfg(lambda cfg: cfg, config_class=Days)(argv=argv)
+    value = getattr(cfg, key)
+    assert value in (["2024-01-01", "2024-01-01 10:00:00"], ["2024-01-01", "2024-01-01T10:00:00"])
+    assert json.loads((tmp_path / "out" / "config.json").read_text())[key] == value
+
+
+def test_binary_in_a_config_file_is_an_error_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "c.yml").write_text("param: 1\nblob: !!binary aGVsbG8=\n")
+    main = clicfg(lambda cfg: cfg, config_class=Config)
+    with pytest.raises(ConfigError, match=r"c.yml' line 2 is refused: a !!binary value") as info:
+        main(argv=["--config", str(tmp_path / "c.yml")])
+    assert info.value.line == 2 and info.value.path == str(tmp_path / "c.yml")
+
+
+def test_non_utf8_override_is_a_config_error() -> None:
+    # Issue 14.13: bytes that are not UTF-8 reach Python as lone surrogates (surrogateescape).
+    main = clicfg(lambda cfg: cfg, config_class=Config)
+    with pytest.raises(ConfigError, match=r"-o input_path=caf\\xe9: byte 0xe9 is not UTF-8"):
+        main(argv=["-o", "input_path=caf\udce9"])
+
+
+def test_save_dir_through_a_folder_that_does_not_exist_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14.13: died with FileNotFoundError on the rename; now works as `mkdir -p` would.
+    monkeypatch.chdir(tmp_path)
+    main = clicfg(lambda cfg: cfg, config_class=Config)
+    main(argv=["-o", "save_dir=results/preprocess/../process_v2"])
+    assert json.loads((tmp_path / "results/process_v2/config.json").read_text())["param"] == 1
+
+
+def test_a_save_dir_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("")
+    main = clicfg(lambda cfg: cfg, config_class=Config)
+    with pytest.raises(ConfigError, match=r"goes through '.*taken', which is a file, not a folder"):
+        main(argv=["-o", f"save_dir={tmp_path / 'taken' / 'run'}"])
+
+
+@pytest.mark.parametrize("name", ["/dev/null", "<dir>"])
+def test_config_path_that_is_not_a_regular_file(tmp_path: Path, name: str) -> None:
+    # Issue 14.16: /dev/null and a folder were both called "does not exist".
+    main = clicfg(lambda cfg: cfg, config_class=Config)
+    if name == "/dev/null":
+        assert main(argv=["--config", "/dev/null"]).param == 1  # read like `cat` would: empty
+    else:
+        with pytest.raises(ConfigError, match="is a folder, not a file"):
+            main(argv=["--config", str(tmp_path)])
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (
+            "d.yml",
+            "param: 1\nx: 2\nparam: 3\n",
+            "line 3 is not valid YAML: found duplicate key 'param' (first on line 1)",
+        ),
+        (
+            "d.json",
+            '{"param": 1,\n "param": 2}',
+            "line 2 is not valid JSON: duplicate key 'param' (first on line 1)",
+        ),
+    ],
+)
+def test_duplicate_keys_are_errors(tmp_path: Path, name: str, text: str, message: str) -> None:
+    # Issue 14.16: duplicate keys were silently last-wins.
+    (tmp_path / name).write_text(text)
+    main = clicfg(lambda cfg: cfg, config_class=Config)
+    with pytest.raises(ConfigError) as info:
+        main(argv=["--config", str(tmp_path / name)])
+    assert message in str(info.value)
+
+
+EXPERIMENTS = """
+defaults: [base]
+base:
+  input_path: data/in.csv
+  other_script_key: 1
+broken:
+  defaults: [nowhere]
+typo:
+  defaults: [brokn]
+good:
+  param: 2
+"""
+
+
+def test_a_broken_entry_blocks_only_the_experiments_that_use_it(tmp_path: Path) -> None:
+    # Issue 14.16: one broken entry used to block every --experiment, naming the missing parent.
+    (tmp_path / "e.yml").write_text(EXPERIMENTS)
+    main = clicfg(lambda cfg: cfg, config_class=Config)
+    cfg = main(argv=["--config", str(tmp_path / "e.yml"), "--experiment", "good"])
+    assert (cfg.param, cfg.input_path) == (2, "data/in.csv")
+    with pytest.raises(ConfigError) as info:
+        main(argv=["--config", str(tmp_path / "e.yml"), "--experiment", "broken"])
+    assert "experiment 'broken' lists 'nowhere' in its defaults:, but the file has no entry" in str(
+        info.value
+    )
+    with pytest.raises(ConfigError, match="Did you mean 'broken'"):
+        main(argv=["--config", str(tmp_path / "e.yml"), "--experiment", "typo"])
+
+
+def test_top_level_defaults_only_supply_defaults(tmp_path: Path) -> None:
+    # Issue 14.16: `base` (shared by the scripts of a file) forced its keys on every experiment,
+    # so a script whose config lacks `other_script_key` could run none. Keys the experiment sets
+    # itself are still checked.
+    (tmp_path / "e.yml").write_text(EXPERIMENTS + "bad:\n  parm: 3\n")
+    main = clicfg(lambda cfg: cfg, config_class=Config)
+    cfg = main(argv=["--config", str(tmp_path / "e.yml"), "--experiment", "good"])
+    assert not hasattr(cfg, "other_script_key")
+    with pytest.raises(ConfigError, match=r"no key 'parm'\. Did you mean 'param'"):
+        main(argv=["--config", str(tmp_path / "e.yml"), "--experiment", "bad"])
+
+
+def test_global_defaults_do_not_make_a_cycle_with_their_own_parents() -> None:
+    from naga._yaml import load_yaml
+
+    doc = load_yaml("defaults: [base]\nroot:\n  a: 1\nbase:\n  defaults: [root]\n  b: 2\n")
+    assert select_experiment(doc, "root", "f.yml") == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("with_defaults", [True, False])
+def test_a_file_of_experiments_without_experiment_lists_them(
+    tmp_path: Path, with_defaults: bool
+) -> None:
+    # Issue 14.16: said "no key 'base' ... write +base=...".
+    text = EXPERIMENTS if with_defaults else "base:\n  param: 1\nsmall:\n  param: 2\n"
+    (tmp_path / "e.yml").write_text(text)
+    main = clicfg(lambda cfg: cfg, config_class=Config)
+    with pytest.raises(ConfigError) as info:
+        main(argv=["--config", str(tmp_path / "e.yml")])
+    assert "holds experiments (base, " in str(info.value)
+    assert "choose one with --experiment NAME" in str(info.value)
+    assert info.value.choices and "base" in info.value.choices
+
+
+def test_a_misspelt_section_is_not_taken_for_experiments(tmp_path: Path) -> None:
+    (tmp_path / "c.yml").write_text("optm:\n  lr: 0.1\n")
+    main = clicfg(lambda cfg: cfg, config_class=WithModel)
+    with pytest.raises(ConfigError, match=r"no key 'optm'\. Did you mean 'optim'"):
+        main(argv=["--config", str(tmp_path / "c.yml")])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "a0: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+            + "".join(f"a{i}: [{', '.join([repr(f'${{a{i - 1}}}')] * 10)}]\n" for i in range(1, 9)),
+            "references expand the config to more than 1,000,000 values",
+        ),
+        (
+            "s0: xxxxxxxxxx\n"
+            + "".join(f"s{i}: '{f'${{s{i - 1}}}' * 10}'\n" for i in range(1, 10)),
+            "references expand the config to more than 1,000,000 values",
+        ),
+    ],
+)
+def test_reference_bombs_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    # Issue 14.12: `${...}` references of references grow exponentially, like an alias bomb.
+    (tmp_path / "b.yml").write_text(text)
+    main = clicfg(lambda cfg: cfg, config_class=Config)
+    with pytest.raises(ConfigError, match=message) as info:
+        main(argv=["--config", str(tmp_path / "b.yml")])
+    assert info.value.path == str(tmp_path / "b.yml")

@@ -160,3 +160,86 @@ def test_ipython_i_parses_argv(project: Path) -> None:
     )
     assert "Running with param: 3" in done.stdout, done.stdout + done.stderr
     assert (project / "results/process/out.txt").read_text() == "some data" * 3
+
+
+def _git_project(tmp_path: Path) -> Path:
+    """A copy of examples/quickstart committed in a fresh git repository."""
+    project = tmp_path / "quickstart"
+    shutil.copytree(QUICKSTART, project)
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "."],
+        ["-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "init"],
+    ):
+        subprocess.run(["git", *args], cwd=project, check=True, env=env, capture_output=True)
+    return project
+
+
+def test_run_lock_and_config_json_follow_the_umask(tmp_path: Path) -> None:
+    # Issue 14.10: both were forced to 0644, readable by everyone under `umask 077`.
+    project = _git_project(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "process.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.umask(0o077),  # in the child only
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ("run.lock", "config.json"):
+        assert (project / "results/process" / name).stat().st_mode & 0o777 == 0o600, name
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys"), reason="needs Linux's /sys, unwritable even to root")
+def test_an_unwritable_save_dir_is_a_clean_error(project: Path) -> None:
+    # Issue 14.13: an OSError traceback while writing config.json.
+    done = run(project, "-o", "save_dir=/sys/naga-test/run")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(
+        "process.py: error: cannot write config.json in save_dir '/sys/naga-test/run': "
+    )
+    assert (
+        "Give a folder you can write to (-o save_dir=PATH), or make '/sys' writable." in done.stderr
+    )
+
+
+def test_an_alias_bomb_is_refused_quickly(project: Path) -> None:
+    # Issue 14.12: ran for over a minute and took 4 GB; the timeout only guards against that.
+    text = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n"
+        for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    (project / "bomb.yml").write_text(text)
+    done = run_script(project, "process.py", "--config", "bomb.yml", timeout=60)
+    assert done.returncode == 2
+    assert "config file 'bomb.yml' is refused: its aliases (*name) expand" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-o", "param=3", "-o", "save_dir=results/ip"],
+        ["--", "-o", "param=3", "save_dir=results/ip"],
+    ],
+    ids=["repeated -o", "after --"],
+)
+def test_ipython_forms_with_several_overrides(project: Path, args: list[str]) -> None:
+    # Issue 14.16: `ipython -i process.py -o a=1 b=2` is refused by IPython's own parser before
+    # the script runs; the documented forms must work.
+    ipython = shutil.which("ipython", path=os.path.dirname(sys.executable))
+    if ipython is None:
+        pytest.skip("IPython is not installed (the debug extra)")
+    env = {**os.environ, "IPYTHONDIR": str(project / ".ipython")}
+    done = subprocess.run(
+        [ipython, "--no-banner", "--simple-prompt", "-i", "process.py", *args],
+        cwd=project,
+        input="exit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert "Running with param: 3" in done.stdout, done.stdout + done.stderr
+    assert (project / "results/ip/out.txt").read_text() == "some data" * 3

@@ -8,29 +8,41 @@ import time
 __all__ = ["atomic_write_bytes", "atomic_write_text"]
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None
+) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename.
 
-    The parent folder is created when missing, and fsynced after the rename so the new name
-    survives a crash of the machine, not only of the process.
+    The parent folders are created when missing, as ``mkdir -p`` would (so
+    ``results/a/../b/config.json`` works when ``results/a`` does not exist yet), and the folder
+    is fsynced after the rename so the new name survives a crash of the machine, not only of the
+    process.
 
     Args:
         path: The file to write.
         data: Its whole new content.
-        mode: Permission bits of the new file (before the umask-free chmod).
+        mode: Permission bits of the new file, exactly. By default the file gets what ``open``
+            gives a new file: ``0o666`` less the process's umask (``0o644`` under the usual
+            umask 022, ``0o600`` under umask 077).
+
+    Raises:
+        OSError: The folder or the file cannot be written (the caller names the fix).
     """
     # os.path rather than pathlib: this runs before every @clicfg function with a save_dir,
     # and importing pathlib costs a bare script several milliseconds.
     target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
+    folder = os.path.dirname(target) or os.curdir
+    # The folder as written, not a normalised one: `a/link/../b` must mean what the kernel (and
+    # the user's own code writing next to this file) takes it to mean.
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = _create_temp(target, folder)
+    fd, tmp = _create_temp(target, folder, 0o600 if mode is not None else 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -42,14 +54,18 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int =
 
 
 def atomic_write_text(
-    path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8", mode: int = 0o644
+    path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8", mode: int | None = None
 ) -> None:
     """Write ``text`` to ``path`` atomically; see :func:`atomic_write_bytes`."""
     atomic_write_bytes(path, text.encode(encoding), mode=mode)
 
 
-def _create_temp(target: str, folder: str) -> tuple[int, str]:
-    """A new exclusive temp file beside ``target`` (``tempfile`` costs ms of import time)."""
+def _create_temp(target: str, folder: str, mode: int) -> tuple[int, str]:
+    """A new exclusive temp file beside ``target`` (``tempfile`` costs ms of import time).
+
+    ``mode`` goes through the umask, as for any new file: no need to read the umask, which
+    only ``os.umask`` (thread-unsafe: it sets it) or /proc can tell.
+    """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for attempt in range(100):
         name = (
@@ -57,7 +73,7 @@ def _create_temp(target: str, folder: str) -> tuple[int, str]:
         )
         tmp = os.path.join(folder, name)
         try:
-            return os.open(tmp, flags, 0o600), tmp
+            return os.open(tmp, flags, mode), tmp
         except FileExistsError:
             continue
     raise FileExistsError(f"cannot create a temp file beside {target}")

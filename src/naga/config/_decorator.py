@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from naga._errors import ConfigError, NagaError, exit_with_error
+from naga._errors import ConfigError, NagaError, did_you_mean, exit_with_error
 from naga._paths import CONFIG_NAME
 from naga._provenance import remember
 from naga.config._schema import ConfigSpec
@@ -80,10 +80,12 @@ class _Clicfg:
         if self._is_script_call():
             try:
                 outcome = self._run_command_line(_script_argv(), script=True)
+                if outcome[0] == "run":
+                    config = self._prepare(outcome[1], outcome[2])
             except NagaError as error:
                 exit_with_error(error, prog=os.path.basename(sys.argv[0]))
             # The user's function runs outside the handler: its exceptions are its own.
-            return self._finish(outcome)
+            return self.__wrapped__(config) if outcome[0] == "run" else outcome[1]
         return self.run_resolved(self.spec.defaults(), None)
 
     def _is_script_call(self) -> bool:
@@ -155,16 +157,10 @@ class _Clicfg:
         for index, path in enumerate(parsed.configs):
             doc = load_config_file(path)
             if parsed.experiment and index == len(parsed.configs) - 1:
-                doc = select_experiment(doc, parsed.experiment, path)
+                doc = select_experiment(doc, parsed.experiment, path, known=spec.has)
                 origin = f"experiment '{parsed.experiment}' of '{path}'"
             else:
-                if "defaults" in doc and not spec.has("defaults"):
-                    names = [k for k, v in doc.items() if k != "defaults" and isinstance(v, dict)]
-                    raise ConfigError(
-                        f"config file '{path}' defines experiments (it has a top-level "
-                        f"defaults: list): choose one with --experiment NAME "
-                        f"(available: {', '.join(names)})."
-                    )
+                _refuse_experiments_file(spec, doc, path)
                 doc = interpolate(doc, root=doc, path=path)
                 origin = f"config file '{path}'"
             spec.merge(data, doc, origin=origin)
@@ -172,24 +168,23 @@ class _Clicfg:
             path = parsed.overrides_file
             files.append(os.path.abspath(path))
             for key, value in load_config_file(path).items():
-                add = str(key).startswith("+")
-                spec.apply(
-                    data, str(key).lstrip("+"), value, origin=f"overrides file '{path}'", add=add
-                )
+                spec.apply(data, str(key), value, origin=f"overrides file '{path}'")
         for item in parsed.overrides:
+            _check_utf8(item, f"-o {_shown(item)}", key=_shown(item.partition("=")[0]))
             key, sep, text = item.partition("=")
             if not sep:
                 raise ConfigError(
                     f"-o {item}: an override is KEY=VALUE (for example -o param=10); "
-                    f"write -o {item.strip('+') or 'key'}=<value>."
+                    f"write -o {item.strip('+') or 'key'}=<value>.",
+                    value=item,
                 )
             if not key.strip("+ "):
                 raise ConfigError(
                     f"-o {item}: the key is missing; write -o KEY={text} "
-                    f"(`--help` lists every key)."
+                    f"(`--help` lists every key).",
+                    value=item,
                 )
-            add = key.startswith("+")
-            spec.apply_text(data, key.lstrip("+").strip(), text, origin=f"-o {item}", add=add)
+            spec.apply_text(data, key.strip(), text, origin=f"-o {item}")
         provenance = {
             "files": files,
             "experiment": parsed.experiment,
@@ -203,10 +198,15 @@ class _Clicfg:
         When the config has a ``save_dir``, the resolved config is first written atomically to
         ``<save_dir>/config.json`` (JSON is valid YAML: ``--config`` reads it back).
         """
+        return self.__wrapped__(self._prepare(data, provenance))
+
+    def _prepare(self, data: dict[str, Any], provenance: dict[str, Any] | None) -> Any:
+        """The user's config object, with config.json written: every config error is raised
+        here, before the user's function runs."""
         config = self.spec.instantiate(data)
         remember(config, provenance)
         _save_config(data)
-        return self.__wrapped__(config)
+        return config
 
 
 if TYPE_CHECKING:
@@ -254,6 +254,30 @@ def _exit_or_return(script: bool) -> None:
         raise SystemExit(0)
 
 
+def _refuse_experiments_file(spec: ConfigSpec, doc: dict[str, Any], path: str) -> None:
+    """A file of named experiments given without ``--experiment``: say so, and list them.
+
+    Recognised when none of its top-level keys is a config key and its entries are mappings,
+    unless one of them looks like a misspelt key (then the usual did-you-mean error follows).
+    """
+    keys = [str(k) for k in doc if str(k) != "defaults"]
+    if not keys or any(spec.has(k) or k.startswith("+") for k in keys):
+        return
+    if "defaults" in doc and spec.has("defaults"):
+        return
+    entries = [k for k in keys if isinstance(doc[k], dict)]
+    if len(entries) != len(keys):
+        return
+    if "defaults" not in doc and any(did_you_mean(k, spec.keys()) for k in entries):
+        return
+    raise ConfigError(
+        f"config file '{path}' holds experiments ({', '.join(entries)}), not config keys: "
+        f"choose one with --experiment NAME.",
+        path=path,
+        choices=entries,
+    )
+
+
 def _save_config(config: Any) -> None:
     save_dir = (
         config.get("save_dir") if isinstance(config, dict) else getattr(config, "save_dir", None)
@@ -265,8 +289,75 @@ def _save_config(config: Any) -> None:
     from naga._atomic import atomic_write_text
     from naga._plain import to_plain
 
-    text = json.dumps(to_plain(config), indent=2, ensure_ascii=False) + "\n"
-    atomic_write_text(os.path.join(os.fspath(save_dir), CONFIG_NAME), text)
+    text = json.dumps(
+        _json_safe(to_plain(config), ""), indent=2, ensure_ascii=False, allow_nan=False
+    )
+    folder = os.fspath(save_dir)
+    try:
+        atomic_write_text(os.path.join(folder, CONFIG_NAME), text + "\n")
+    except OSError as exc:
+        raise _unwritable(folder, exc) from exc
+
+
+def _json_safe(value: Any, key: str) -> Any:
+    """Plain data as standard JSON can hold it: ``inf``, ``-inf`` and ``nan`` become those
+    strings (a float field reads them back); text that is not UTF-8 is an error naming its key."""
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, str):
+        _check_utf8(value, f"the config key '{key}'", key=key)
+    elif isinstance(value, dict):
+        return {k: _json_safe(v, f"{key}.{k}" if key else k) for k, v in value.items()}
+    elif isinstance(value, list):
+        return [_json_safe(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _check_utf8(text: str, where: str, *, key: str | None = None) -> None:
+    """Raise ``ConfigError`` when ``text`` holds bytes that were not UTF-8 (from the command
+    line or the environment, Python keeps them as lone surrogates, which no file can hold)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        byte = text[exc.start].encode("utf-8", "surrogateescape")[0]
+        raise ConfigError(
+            f"{where}: byte 0x{byte:02x} is not UTF-8, and naga saves configs as UTF-8 JSON. "
+            f"Give the value in UTF-8 (check the encoding of the terminal or file it comes from).",
+            key=key,
+            value=_shown(text),
+        ) from exc
+
+
+def _shown(text: str) -> str:
+    """``text`` printable: bytes that were not UTF-8 as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _unwritable(folder: str, exc: OSError) -> ConfigError:
+    culprit = exc.filename or folder
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        culprit = folder
+        while not os.path.lexists(culprit) and os.path.dirname(culprit) not in ("", culprit):
+            culprit = os.path.dirname(culprit)
+        where = "is" if culprit == folder else f"goes through '{culprit}', which is"
+        return ConfigError(
+            f"save_dir '{folder}' {where} a file, not a folder: give another save_dir "
+            f"(-o save_dir=PATH), or move that file away.",
+            path=folder,
+            key="save_dir",
+            value=folder,
+        )
+    parent = os.path.dirname(os.fspath(culprit)) or os.curdir
+    return ConfigError(
+        f"cannot write {CONFIG_NAME} in save_dir '{folder}': {exc.strerror or exc} on "
+        f"'{culprit}'. Give a folder you can write to (-o save_dir=PATH), or make '{parent}' "
+        f"writable.",
+        path=folder,
+        key="save_dir",
+        value=folder,
+    )
 
 
 def _first_parameter_type(func: Callable[..., Any]) -> Any:

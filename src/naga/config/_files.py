@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from naga._errors import ConfigError, did_you_mean
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
 
 
-__all__ = ["interpolate", "load_config_file", "select_experiment"]
+__all__ = ["MAX_EXPANSION", "interpolate", "load_config_file", "select_experiment"]
 
 _REF = re.compile(r"\\?\$\{([^{}]+)\}")
 
@@ -22,26 +24,44 @@ def load_config_file(path: str) -> dict[str, Any]:
     """Read a YAML (default), TOML or JSON file as a mapping.
 
     A naga ``run.lock`` (a mapping with ``lock_version``) yields its ``config`` entry, so
-    ``--config results/run/run.lock`` replays a run.
+    ``--config results/run/run.lock`` replays a run. Anything that reads like a file works
+    (``/dev/null``, ``<(...)``); TOML dates and times become ISO 8601 text, as YAML's do.
 
     Raises:
-        ConfigError: The file is missing, unreadable, malformed (with its line) or not a mapping.
+        ConfigError: The path is missing or a folder, the file is unreadable, malformed (with
+            its line), refused (see :mod:`naga._yaml`) or not a mapping.
     """
     file = Path(path)
-    if not file.is_file():
-        where = "is a directory" if file.is_dir() else "does not exist"
-        raise ConfigError(f"config file '{path}' {where}: check the path given to --config.")
+    if file.is_dir():
+        raise ConfigError(
+            f"config file '{path}' is a folder, not a file: give --config a YAML, TOML or "
+            f"JSON file (or a run.lock).",
+            path=path,
+        )
+    if not file.exists():
+        raise ConfigError(
+            f"config file '{path}' does not exist: check the path given to --config.", path=path
+        )
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file '{path}': {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file '{path}' is not UTF-8 text ({exc.reason} at byte {exc.start}): save "
+            f"it as UTF-8.",
+            path=path,
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file '{path}': {exc.strerror or exc}.", path=path
+        ) from exc
     data = _parse(text, path, file.suffix.lower())
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(
             f"config file '{path}' holds a {type(data).__name__}, not a mapping of keys to "
-            f"values: write it as `key: value` lines."
+            f"values: write it as `key: value` lines.",
+            path=path,
         )
     if "lock_version" in data and isinstance(data.get("config"), dict):
         return data["config"]
@@ -55,75 +75,168 @@ def _parse(text: str, path: str, suffix: str) -> Any:
         except ImportError:  # Python 3.10
             import tomli as tomllib
         try:
-            return tomllib.loads(text)
+            return _dates_as_text(tomllib.loads(text))
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file '{path}' is not valid TOML: {exc}.") from exc
+            raise ConfigError(f"config file '{path}' is not valid TOML: {exc}.", path=path) from exc
     if suffix == ".json":
         import json
 
+        from naga._yaml import load_json
+
         try:
-            return json.loads(text)
+            return load_json(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(
-                f"config file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}."
+                f"config file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}.",
+                path=path,
+                line=exc.lineno,
             ) from exc
-    from naga._yaml import YAMLError, load_yaml, yaml_problem
+    from naga._yaml import YAMLError, YAMLRefused, load_yaml, yaml_problem
 
     try:
         return load_yaml(text)
     except YAMLError as exc:
-        line, problem = yaml_problem(exc)
-        raise ConfigError(
-            f"config file '{path}'{line} is not valid YAML: {problem}. Fix that line."
-        ) from exc
+        where, problem = yaml_problem(exc)
+        line = int(where.split()[-1]) if where else None
+        if isinstance(exc, YAMLRefused):
+            message = f"config file '{path}'{where} is refused: {problem}."
+        else:
+            message = f"config file '{path}'{where} is not valid YAML: {problem}. Fix that line."
+        raise ConfigError(message, path=path, line=line) from exc
 
 
-def select_experiment(doc: dict[str, Any], name: str, path: str) -> dict[str, Any]:
+def _dates_as_text(value: Any) -> Any:
+    """TOML's dates, times and date-times as ISO 8601 text (configs are saved as JSON)."""
+    if isinstance(value, dict):
+        return {k: _dates_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_as_text(v) for v in value]
+    if hasattr(value, "isoformat") and type(value).__module__ == "datetime":
+        return value.isoformat()
+    return value
+
+
+def select_experiment(
+    doc: dict[str, Any], name: str, path: str, known: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
     """Return experiment ``name`` of a multi-experiment file, defaults merged and references
     resolved against the whole file.
 
     Top-level entries are experiments (a dotted name selects a nested one). A top-level
     ``defaults:`` list names entries merged under every experiment; an entry's own ``defaults:``
     list inherits from other entries, in order, the entry's own keys winning.
-    """
-    global_defaults = _defaults_list(doc.get("defaults"), path, "the top-level defaults")
-    names = [str(k) for k in doc if k != "defaults" and isinstance(doc[k], dict)]
-    cache: dict[str, dict[str, Any]] = {}
 
-    def expand(entry: str, chain: tuple[str, ...]) -> dict[str, Any]:
+    Only what ``name`` uses is expanded: a broken entry elsewhere in the file (a parent that
+    does not exist, a cycle) is an error only for the experiments that use it.
+
+    Args:
+        doc: The whole file.
+        name: The experiment to select.
+        path: The file, for messages.
+        known: Whether a dotted key is a key of the config. When given, keys that only the
+            top-level ``defaults:`` supply and that the config does not have are left out: the
+            top-level defaults supply defaults, they never add keys an experiment did not ask
+            for (a file may hold the experiments of several scripts).
+    """
+    experiments = _Experiments(doc, path)
+    if name == "defaults" or not isinstance(_lookup(doc, name), dict):
+        raise experiments.unknown(name)
+    selected = experiments.full(name, known)
+    return interpolate(selected, root=experiments, path=path, local=selected)
+
+
+class _Experiments(Mapping[str, Any]):
+    """The entries of a file of experiments, each expanded (defaults merged) when first read.
+
+    A read-only mapping, so that ``${entry.key}`` references see merged entries while an entry
+    that nothing uses is never expanded.
+    """
+
+    def __init__(self, doc: dict[str, Any], path: str) -> None:
+        self.doc = doc
+        self.path = path
+        self.names = [str(k) for k in doc if k != "defaults" and isinstance(doc[k], dict)]
+        self.global_defaults = _defaults_list(doc.get("defaults"), path, "the top-level defaults")
+        self._own: dict[str, dict[str, Any]] = {}
+        self._full: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "defaults" or key not in self.doc:
+            raise KeyError(key)
+        if not isinstance(self.doc[key], dict):
+            return self.doc[key]
+        if key not in self._full:
+            self._full[key] = self.full(key)
+        return self._full[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return (str(k) for k in self.doc if k != "defaults")
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def unknown(self, name: str, used_by: str | None = None) -> ConfigError:
+        choices = ", ".join(self.names) or "none"
+        hint = did_you_mean(name, self.names)
+        if used_by is None:
+            start = f"config file '{self.path}' has no experiment '{name}'."
+        elif used_by == "":
+            start = (
+                f"config file '{self.path}': the top-level defaults: list names '{name}', "
+                f"which the file does not define."
+            )
+        else:
+            start = (
+                f"config file '{self.path}': experiment '{used_by}' lists '{name}' in its "
+                f"defaults:, but the file has no entry '{name}'."
+            )
+        return ConfigError(
+            f"{start}{hint} Available: {choices}.", path=self.path, key=name, choices=self.names
+        )
+
+    def full(self, entry: str, known: Callable[[str], bool] | None = None) -> dict[str, Any]:
+        """``entry`` over the top-level defaults (those ``known`` accepts, when given)."""
+        merged: dict[str, Any] = {}
+        for parent in self.global_defaults:
+            if parent != entry:
+                _deep_merge(merged, self.own(parent, (), used_by=""))
+        if known is not None:
+            merged = _known_only(merged, known, "")
+        _deep_merge(merged, self.own(entry, ()))
+        return merged
+
+    def own(self, entry: str, chain: tuple[str, ...], used_by: str | None = None) -> dict[str, Any]:
+        """``entry`` over its own ``defaults:`` chain (without the top-level defaults)."""
         if entry in chain:
             cycle = " -> ".join((*chain[chain.index(entry) :], entry))
             raise ConfigError(
-                f"config file '{path}': defaults form a cycle ({cycle}): remove one link."
+                f"config file '{self.path}': defaults form a cycle ({cycle}): remove one link.",
+                path=self.path,
+                key=entry,
             )
-        if entry in cache:
-            return cache[entry]
-        node = _lookup(doc, entry)
+        if entry in self._own:
+            return self._own[entry]
+        node = _lookup(self.doc, entry)
         if not isinstance(node, dict):
-            choices = ", ".join(names) or "none"
-            raise ConfigError(
-                f"config file '{path}' has no experiment '{entry}'.{did_you_mean(entry, names)} "
-                f"Available: {choices}."
-            )
+            raise self.unknown(entry, used_by)
         merged: dict[str, Any] = {}
-        parents = [d for d in global_defaults if d not in (*chain, entry)] if not chain else []
-        parents += _defaults_list(node.get("defaults"), path, f"'{entry}'")
-        for parent in parents:
-            _deep_merge(merged, expand(parent, (*chain, entry)))
+        for parent in _defaults_list(node.get("defaults"), self.path, f"'{entry}'"):
+            _deep_merge(merged, self.own(parent, (*chain, entry), used_by=entry))
         _deep_merge(merged, {k: v for k, v in node.items() if k != "defaults"})
-        cache[entry] = merged
+        self._own[entry] = merged
         return merged
 
-    if not isinstance(_lookup(doc, name), dict) or name == "defaults":
-        choices = ", ".join(names) or "none"
-        raise ConfigError(
-            f"config file '{path}' has no experiment '{name}'.{did_you_mean(name, names)} "
-            f"Available: {choices}."
-        )
-    view = {k: v for k, v in doc.items() if k != "defaults"}
-    view.update({entry: expand(entry, ()) for entry in names})
-    selected = expand(name, ())
-    return interpolate(selected, root=view, path=path, local=selected)
+
+def _known_only(data: dict[str, Any], known: Callable[[str], bool], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if not known(dotted):
+            continue
+        if isinstance(value, dict) and any(known(f"{dotted}.{k}") for k in value):
+            value = _known_only(value, known, f"{dotted}.")
+        out[key] = value
+    return out
 
 
 def _defaults_list(value: Any, path: str, what: str) -> list[str]:
@@ -134,7 +247,8 @@ def _defaults_list(value: Any, path: str, what: str) -> list[str]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
     raise ConfigError(
-        f"config file '{path}': {what} must be a list of experiment names, got {value!r}."
+        f"config file '{path}': {what} must be a list of experiment names, got {value!r}.",
+        path=path,
     )
 
 
@@ -142,10 +256,10 @@ _MISSING = object()
 
 
 def _lookup(doc: Any, dotted: str, missing: Any = None) -> Any:
-    """The value at a dotted key of nested dicts, or ``missing`` when there is none."""
+    """The value at a dotted key of nested mappings, or ``missing`` when there is none."""
     node = doc
     for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
+        if not isinstance(node, Mapping) or part not in node:
             return missing
         node = node[part]
     return node
@@ -161,28 +275,57 @@ def _deep_merge(into: dict[str, Any], other: dict[str, Any]) -> None:
             into[key] = copy.deepcopy(value)
 
 
+#: The most values (a value per 10 characters of text) that ``${...}`` references may add.
+MAX_EXPANSION = 1_000_000
+
+
 def interpolate(
-    data: Any, *, root: dict[str, Any], path: str, local: dict[str, Any] | None = None
+    data: Any, *, root: Mapping[str, Any], path: str, local: dict[str, Any] | None = None
 ) -> Any:
     """Resolve ``${a.b}`` (a key of ``root``), ``${env:VAR}`` and ``${oc.env:VAR,default}``.
 
     A key is looked up in ``root`` (the whole file), then in ``local`` (the selected experiment).
     A string that is one reference takes the referenced value with its type; references inside
     a longer string are formatted in. ``\\${...}`` stays literal.
+
+    Raises:
+        ConfigError: A reference points nowhere, names an unset variable, forms a cycle, or
+            expands the config beyond :data:`MAX_EXPANSION` values (references of references
+            can grow exponentially, as a YAML alias bomb does).
     """
+    added = 0
+
+    def count(value: Any, depth: int) -> Any:
+        nonlocal added
+        if depth:
+            added += 1 + (len(value) // 10 if isinstance(value, str) else 0)
+            if added > MAX_EXPANSION:
+                raise ConfigError(
+                    f"config file '{path}': its ${{...}} references expand the config to more "
+                    f"than {MAX_EXPANSION:,} values: refused, as a reference bomb would be. "
+                    f"Refer to fewer, smaller values.",
+                    path=path,
+                )
+        return value
 
     def resolve(value: Any, where: str, depth: int) -> Any:
         if isinstance(value, dict):
-            return {
-                k: resolve(v, f"{where}.{k}" if where else str(k), depth) for k, v in value.items()
-            }
+            return count(
+                {
+                    k: resolve(v, f"{where}.{k}" if where else str(k), depth)
+                    for k, v in value.items()
+                },
+                depth,
+            )
         if isinstance(value, list):
-            return [resolve(v, where, depth) for v in value]
+            return count([resolve(v, where, depth) for v in value], depth)
         if not isinstance(value, str) or "${" not in value:
-            return value
+            return count(value, depth)
         if depth > 32:
             raise ConfigError(
-                f"config file '{path}': references at '{where}' form a cycle: break it."
+                f"config file '{path}': references at '{where}' form a cycle: break it.",
+                path=path,
+                key=where,
             )
         whole = _REF.fullmatch(value)
         if whole and not value.startswith("\\"):
@@ -194,7 +337,7 @@ def interpolate(
             found = resolve(_target(match.group(1), where), where, depth + 1)
             return str(found)
 
-        return _REF.sub(sub, value)
+        return count(_REF.sub(sub, value), depth)
 
     def _target(expr: str, where: str) -> Any:
         expr = expr.strip()
@@ -203,13 +346,16 @@ def interpolate(
                 var, _, default = expr[len(prefix) :].partition(",")
                 value = os.environ.get(var.strip())
                 if value is not None:
+                    _check_env_text(value, var.strip(), path)
                     return value
                 if default:
                     return default.strip()
                 raise ConfigError(
                     f"config file '{path}': '{where}' needs the environment variable "
                     f"{var.strip()}, which is not set: export it or give a default "
-                    f"(${{oc.env:{var.strip()},default}})."
+                    f"(${{oc.env:{var.strip()},default}}).",
+                    path=path,
+                    key=where,
                 )
         for scope in (root, local):
             found = _lookup(scope, expr, _MISSING)
@@ -217,7 +363,23 @@ def interpolate(
                 return found
         raise ConfigError(
             f"config file '{path}': '{where}' refers to ${{{expr}}}, which points nowhere: "
-            f"no key '{expr}' in the file."
+            f"no key '{expr}' in the file.",
+            path=path,
+            key=where,
+            value=f"${{{expr}}}",
         )
 
     return resolve(data, "", 0)
+
+
+def _check_env_text(value: str, var: str, path: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        byte = value[exc.start].encode("utf-8", "surrogateescape")[0]
+        raise ConfigError(
+            f"config file '{path}': the environment variable {var} holds byte 0x{byte:02x}, "
+            f"which is not UTF-8, and naga saves configs as UTF-8 JSON. Set it in UTF-8.",
+            path=path,
+            key=var,
+        ) from exc

@@ -131,14 +131,25 @@ class ConfigSpec:
             ConfigError: The key is unknown (with the closest match) and ``add`` is false, or
                 the value does not fit the field's type (naming ``origin``, key, type, value).
         """
+        if key.startswith("+"):  # a task's column or key, a config file's key: as in -o
+            key, add = key[1:], True
+        if key.startswith("+"):
+            raise ConfigError(
+                f"{origin}: '+{key}': naga has no ++ (Hydra's add-or-set). Write +"
+                f"{key.lstrip('+')}=... to add a new key, or {key.lstrip('+')}=... to set one.",
+                key=key.lstrip("+"),
+            )
         field = self.field(key)
-        if field is None and not add:
-            raise ConfigError(self.unknown_key_message(key, origin))
-        parent = _walk(data, key.split(".")[:-1], create=add)
-        leaf = key.split(".")[-1]
+        if add:
+            self._add(data, key, value, origin=origin, declared=field is not None)
+            return
         if field is None:
-            parent[leaf] = value
-        elif field.nested is not None:
+            raise ConfigError(
+                self.unknown_key_message(key, origin), key=key, choices=self.keys(), value=value
+            )
+        parent = _walk(data, key.split(".")[:-1])
+        leaf = key.split(".")[-1]
+        if field.nested is not None:
             if not isinstance(value, dict):
                 raise ConfigError(
                     f"{origin}: {key} is a nested config, got {value!r}: set its fields "
@@ -151,6 +162,35 @@ class ConfigSpec:
                 field.nested.apply(current, str(sub_key), sub_value, origin=origin, add=add)
         else:
             parent[leaf] = coerce(value, field.hint, key=key, origin=origin)
+
+    def _add(
+        self, data: dict[str, Any], key: str, value: Any, *, origin: str, declared: bool
+    ) -> None:
+        """``+key=value``: add a key that does not exist, under a mapping (Hydra's rule)."""
+        parts = key.split(".")
+        node = data
+        for depth, part in enumerate(parts):
+            here = ".".join(parts[: depth + 1])
+            if declared or (part in node and depth == len(parts) - 1):
+                raise ConfigError(
+                    f"{origin}: the config already has a key '{key}': + adds only keys that do "
+                    f"not exist. Drop the + to set it ({key}=...).",
+                    key=key,
+                    value=value,
+                )
+            if depth == len(parts) - 1:
+                node[part] = value
+                return
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(
+                    f"{origin}: '{here}' holds {child!r}, not a mapping: + adds keys only at the "
+                    f"top level or under a mapping. Set '{here}' itself ({here}=...), or add "
+                    f"the key elsewhere.",
+                    key=key,
+                    value=value,
+                )
+            node = child
 
     def apply_text(
         self, data: dict[str, Any], key: str, text: str, *, origin: str, add: bool = False
@@ -228,13 +268,12 @@ class ConfigSpec:
         return obj
 
 
-def _walk(data: dict[str, Any], parts: list[str], *, create: bool) -> dict[str, Any]:
+def _walk(data: dict[str, Any], parts: list[str]) -> dict[str, Any]:
+    """The mapping that holds a declared field (its parents are nested configs)."""
     node = data
     for part in parts:
         child = node.get(part)
         if not isinstance(child, dict):
-            if not create and child is not None:
-                raise ConfigError(f"'{part}' is not a nested config.")
             child = node[part] = {}
         node = child
     return node

@@ -20,6 +20,13 @@ __all__ = ["coerce", "parse_value", "type_name"]
 
 _NULLS = {"null": None, "none": None, "~": None, "None": None}
 _BOOLS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
+#: What a float field accepts besides numbers: Python's and YAML's spellings of infinity and NaN
+#: (config.json stores non-finite floats as "inf", "-inf" and "nan").
+_NON_FINITE = {
+    f"{sign}{word}": float(f"{sign or '+'}{'nan' if 'nan' in word else 'inf'}")
+    for sign in ("", "+", "-")
+    for word in ("inf", "infinity", ".inf", "nan", ".nan")
+}
 
 
 def parse_value(text: str) -> Any:
@@ -53,6 +60,8 @@ def parse_value(text: str) -> Any:
 
 
 def _parse_number(text: str) -> int | float | None:
+    if "n" in text.lower():  # -inf, nan, +infinity: text, as in YAML (a float field takes them)
+        return None
     for kind in (int, float):
         try:
             return kind(text)
@@ -92,7 +101,9 @@ def coerce(value: Any, hint: Any, *, key: str, origin: str) -> Any:
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(
             f"{origin}: {key} expects {type_name(hint)}, got {value!r}: "
-            f"give a value of type {type_name(hint)}."
+            f"give a value of type {type_name(hint)}.",
+            key=key,
+            value=value,
         ) from exc
 
 
@@ -133,6 +144,8 @@ def _coerce(value: Any, hint: Any) -> Any:
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and value.strip().lower() in _NON_FINITE:
+            return _NON_FINITE[value.strip().lower()]
         raise ValueError(value)
     if hint is str:
         if isinstance(value, (dict, list)) or value is None:

@@ -35,12 +35,17 @@ def load_tasks(options: SweepOptions, base: dict[str, Any]) -> list[TaskValue]:
     if options.tasks_key is not None:
         tasks = _from_config(base, options.tasks_key)
         where = f"config key '{options.tasks_key}'"
+        path = None
     else:
         path = str(options.tasks)
         tasks = _from_file(path)
         where = f"tasks file '{path}'"
     if not tasks:
-        raise TaskError(f"{where} has no tasks: add one value per line (or list item).")
+        raise TaskError(
+            f"{where} has no tasks: add one value per line (or list item).",
+            path=path,
+            key=options.tasks_key,
+        )
     return tasks
 
 
@@ -49,25 +54,44 @@ def _from_config(base: dict[str, Any], key: str) -> list[TaskValue]:
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             raise TaskError(
-                f"--tasks_key {key}: the config has no key '{key}'; name a list in the config."
+                f"--tasks_key {key}: the config has no key '{key}'; name a list in the config.",
+                key=key,
             )
         node = node[part]
     if not isinstance(node, list):
         raise TaskError(
             f"--tasks_key {key}: '{key}' holds {node!r}, not a list of tasks: point --tasks_key "
-            f"at a list in the config (tasks: [1, 2, 3]), or give a file with --tasks."
+            f"at a list in the config (tasks: [1, 2, 3]), or give a file with --tasks.",
+            key=key,
+            value=node,
         )
     return [TaskValue(v, f"{key}[{i}]", False) for i, v in enumerate(node)]
 
 
 def _from_file(path: str) -> list[TaskValue]:
-    if not os.path.isfile(path):
-        raise TaskError(f"tasks file '{path}' does not exist: check the path given to --tasks.")
+    if os.path.isdir(path):
+        raise TaskError(
+            f"tasks file '{path}' is a folder, not a file: give --tasks a text, YAML, JSON, CSV "
+            f"or TSV file.",
+            path=path,
+        )
+    if not os.path.exists(path):
+        raise TaskError(
+            f"tasks file '{path}' does not exist: check the path given to --tasks.", path=path
+        )
     try:
         with open(path, encoding="utf-8", newline="") as handle:
             text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TaskError(f"cannot read tasks file '{path}': {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise TaskError(
+            f"tasks file '{path}' is not UTF-8 text ({exc.reason} at byte {exc.start}): save "
+            f"it as UTF-8.",
+            path=path,
+        ) from exc
+    except OSError as exc:
+        raise TaskError(
+            f"cannot read tasks file '{path}': {exc.strerror or exc}.", path=path
+        ) from exc
     suffix = os.path.splitext(path)[1].lower()
     if suffix in (".yaml", ".yml", ".json"):
         return _structured(text, path, suffix)
@@ -87,7 +111,10 @@ def _lines(text: str, path: str) -> list[TaskValue]:
             raise TaskError(
                 f"tasks file '{path}' line {number} holds a literal \\n ({stripped!r}): bash's echo "
                 f"writes backslashes as they are. Write one task per line, e.g. "
-                f"printf '1\\n2\\n3\\n' > {name}"
+                f"printf '1\\n2\\n3\\n' > {name}",
+                path=path,
+                line=number,
+                value=stripped,
             )
         tasks.append(TaskValue(stripped, f"{name} line {number}", True))
     return tasks
@@ -98,26 +125,35 @@ def _structured(text: str, path: str, suffix: str) -> list[TaskValue]:
     if suffix == ".json":
         import json
 
+        from naga._yaml import load_json
+
         try:
-            data = json.loads(text)
+            data = load_json(text)
         except json.JSONDecodeError as exc:
             raise TaskError(
-                f"tasks file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}."
+                f"tasks file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}.",
+                path=path,
+                line=exc.lineno,
             ) from exc
     else:
-        from naga._yaml import YAMLError, load_yaml, yaml_problem
+        from naga._yaml import YAMLError, YAMLRefused, load_yaml, yaml_problem
 
         try:
             data = load_yaml(text)
         except YAMLError as exc:
-            line, problem = yaml_problem(exc)
-            raise TaskError(f"tasks file '{path}'{line} is not valid YAML: {problem}.") from exc
+            where, problem = yaml_problem(exc)
+            line = int(where.split()[-1]) if where else None
+            verdict = "is refused" if isinstance(exc, YAMLRefused) else "is not valid YAML"
+            raise TaskError(
+                f"tasks file '{path}'{where} {verdict}: {problem}.", path=path, line=line
+            ) from exc
     if data is None:
         return []
     if not isinstance(data, list):
         raise TaskError(
             f"tasks file '{path}' holds a {type(data).__name__}: write a list of values or of "
-            f"mappings (one item per task)."
+            f"mappings (one item per task).",
+            path=path,
         )
     return [TaskValue(v, f"{name} item {i + 1}", False) for i, v in enumerate(data)]
 
@@ -127,15 +163,35 @@ def _table(text: str, path: str, delimiter: str) -> list[TaskValue]:
     import io
 
     name = os.path.basename(path)
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    if not reader.fieldnames:
-        return []
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header: list[str] | None = None
     tasks = []
     for row in reader:
-        if None in row or any(v is None for v in row.values()):
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # a blank line
+        if header is None:
+            header = row
+            seen: dict[str, int] = {}
+            for column, key in enumerate(header, start=1):
+                if key in seen:
+                    raise TaskError(
+                        f"tasks file '{path}' line {reader.line_num}: the header names column "
+                        f"'{key}' twice (columns {seen[key]} and {column}): give each column "
+                        f"its own name.",
+                        path=path,
+                        line=reader.line_num,
+                        key=key,
+                    )
+                seen[key] = column
+            continue
+        if len(row) != len(header):
             raise TaskError(
                 f"tasks file '{path}' line {reader.line_num} has {len(row)} cells where the header "
-                f"has {len(reader.fieldnames)}: give every row one cell per column."
+                f"has {len(header)}: give every row one cell per column.",
+                path=path,
+                line=reader.line_num,
             )
-        tasks.append(TaskValue(dict(row), f"{name} line {reader.line_num}", True))
+        tasks.append(
+            TaskValue(dict(zip(header, row, strict=True)), f"{name} line {reader.line_num}", True)
+        )
     return tasks
