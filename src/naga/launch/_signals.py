@@ -3,7 +3,8 @@ closed), sent to the sweep's own process.
 
 While a :class:`StopSignals` is active, the first of these signals raises ``KeyboardInterrupt``
 in the main thread (where the backend waits) and is remembered in ``received``; later ones are
-ignored while the sweep stops its tasks and saves its state. A signal the process ignores
+ignored while the sweep stops its tasks, and once :meth:`StopSignals.hold` was called (the sweep
+is saving its final state) a signal is only remembered. A signal the process ignores
 (``nohup``, a background job started with SIGINT ignored) or handles itself stays as it was.
 """
 
@@ -37,6 +38,7 @@ class StopSignals:
     def __init__(self) -> None:
         self.received: signal.Signals | None = None
         self._previous: dict[int, Any] = {}
+        self._held = False
 
     @property
     def exit_code(self) -> int:
@@ -64,7 +66,12 @@ class StopSignals:
             signal.signal(signum, handler)
         self._previous.clear()
 
+    def hold(self) -> None:
+        """From now on a stop signal is remembered, never raised."""
+        self._held = True
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
             self.received = signal.Signals(signum)
-            raise KeyboardInterrupt
+            if not self._held:
+                raise KeyboardInterrupt

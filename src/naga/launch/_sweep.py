@@ -87,18 +87,23 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
     previous = load_state(sweep_dir / TASKS_NAME)
     sweep = _Sweep(sweep_dir, place_tasks(resolved, base, options.task_to, previous), previous)
     tasks = sweep.start(entry_of(command), options.task_timeout)
+    stopped = False
     with StopSignals() as stop:
         try:
             backend.run(tasks, options.n_jobs, sweep.report)
         except KeyboardInterrupt:
-            sweep.stopped(stop.received)
-            if stop.received is not None and stop.received != signal.SIGINT:
-                raise SystemExit(stop.exit_code) from None
-            raise
-        finally:
+            stopped = True
+        finally:  # whatever comes now (an error, another signal), the final state is saved
+            stop.hold()
+            if stopped:
+                sweep.stopped(stop.received)
             sweep.close()
-    sweep.summary()
-    return sweep.result
+    if not stopped:  # (a signal after every task ended changes nothing)
+        sweep.summary()
+        return sweep.result
+    if stop.received is not None and stop.received != signal.SIGINT:
+        raise SystemExit(stop.exit_code)
+    raise KeyboardInterrupt
 
 
 def select_backend(options: SweepOptions, sweep_dir: Path) -> Backend:
