@@ -79,8 +79,7 @@ class _Loader(_Base):
                     raise yaml.constructor.ConstructorError(
                         None,
                         None,
-                        f"found duplicate key {key!r} (first on line "
-                        f"{first.start_mark.line + 1}): keep one",
+                        f"found duplicate key {key!r} (first on line {first.start_mark.line + 1})",
                         key_node.start_mark,
                     )
         return super().construct_mapping(node, deep)
@@ -202,8 +201,7 @@ def load_json(text: str) -> Any:
     except _Duplicate as dup:
         position, first = _duplicate_position(text, dup.key)
         raise json.JSONDecodeError(
-            f"duplicate key {dup.key!r} (first on line {text.count(chr(10), 0, first) + 1}): "
-            f"keep one",
+            f"duplicate key {dup.key!r} (first on line {text.count(chr(10), 0, first) + 1})",
             text,
             position,
         ) from None

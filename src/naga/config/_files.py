@@ -87,7 +87,8 @@ def _parse(text: str, path: str, suffix: str) -> Any:
             return load_json(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(
-                f"config file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}.",
+                f"config file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}. "
+                f"Fix that line.",
                 path=path,
                 line=exc.lineno,
             ) from exc

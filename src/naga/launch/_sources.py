@@ -131,7 +131,8 @@ def _structured(text: str, path: str, suffix: str) -> list[TaskValue]:
             data = load_json(text)
         except json.JSONDecodeError as exc:
             raise TaskError(
-                f"tasks file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}.",
+                f"tasks file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}. "
+                f"Fix that line.",
                 path=path,
                 line=exc.lineno,
             ) from exc
@@ -143,10 +144,11 @@ def _structured(text: str, path: str, suffix: str) -> list[TaskValue]:
         except YAMLError as exc:
             where, problem = yaml_problem(exc)
             line = int(where.split()[-1]) if where else None
-            verdict = "is refused" if isinstance(exc, YAMLRefused) else "is not valid YAML"
-            raise TaskError(
-                f"tasks file '{path}'{where} {verdict}: {problem}.", path=path, line=line
-            ) from exc
+            if isinstance(exc, YAMLRefused):
+                message = f"tasks file '{path}'{where} is refused: {problem}."
+            else:
+                message = f"tasks file '{path}'{where} is not valid YAML: {problem}. Fix that line."
+            raise TaskError(message, path=path, line=line) from exc
     if data is None:
         return []
     if not isinstance(data, list):
