@@ -7,13 +7,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from naga._errors import NagaError, report
 from naga._paths import LOCK_NAME
 from naga._version import __version__
-from naga.cli._compare import Change
 from naga.cli._snapshots import SNAPSHOT_COMMANDS, add_snapshot_parsers
+
+if TYPE_CHECKING:
+    from naga.lock import Change
 
 __all__ = ["main"]
 

@@ -1,20 +1,41 @@
-"""The receipt: run.lock writing and reading, git state, data hashing, environment."""
+"""The receipt: run.lock writing and reading, git state, data hashing, environment, judgement.
 
-from naga.lock._environment import environment_state, installed_packages
-from naga.lock._format import LOCK_VERSION, find_lock, load_lock
-from naga.lock._git import changed_paths, git, git_state
-from naga.lock._hashing import ALGORITHM, changed_files, dir_manifest, hash_file, hash_path
-from naga.lock._judge import Change, Verdict, judge, judge_many
-from naga.lock._runlock import runlock
-from naga.lock._snapshots import (
-    NAGA_REFSPEC,
-    delete_tag,
-    gc_snapshots,
-    list_tags,
-    pull_snapshots,
-    push_snapshots,
-    tag_run,
-)
+Each name is imported on first use, so a command that needs one part (``naga status`` needs the
+judgement, not snapshot pruning) does not pay for the others' imports.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+
+# Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "ALGORITHM": "_hashing",
+    "Change": "_judge",
+    "LOCK_VERSION": "_format",
+    "NAGA_REFSPEC": "_snapshots",
+    "Verdict": "_judge",
+    "changed_files": "_hashing",
+    "changed_paths": "_git",
+    "delete_tag": "_snapshots",
+    "dir_manifest": "_hashing",
+    "environment_state": "_environment",
+    "find_lock": "_format",
+    "gc_snapshots": "_snapshots",
+    "git": "_git",
+    "git_state": "_git",
+    "hash_file": "_hashing",
+    "hash_path": "_hashing",
+    "installed_packages": "_environment",
+    "judge": "_judge",
+    "judge_many": "_judge",
+    "list_tags": "_snapshots",
+    "load_lock": "_format",
+    "pull_snapshots": "_snapshots",
+    "push_snapshots": "_snapshots",
+    "runlock": "_runlock",
+    "tag_run": "_snapshots",
+}
 
 __all__ = [
     "ALGORITHM",
@@ -43,3 +64,45 @@ __all__ = [
     "runlock",
     "tag_run",
 ]
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from naga.lock._environment import environment_state as environment_state
+    from naga.lock._environment import installed_packages as installed_packages
+    from naga.lock._format import LOCK_VERSION as LOCK_VERSION
+    from naga.lock._format import find_lock as find_lock
+    from naga.lock._format import load_lock as load_lock
+    from naga.lock._git import changed_paths as changed_paths
+    from naga.lock._git import git as git
+    from naga.lock._git import git_state as git_state
+    from naga.lock._hashing import ALGORITHM as ALGORITHM
+    from naga.lock._hashing import changed_files as changed_files
+    from naga.lock._hashing import dir_manifest as dir_manifest
+    from naga.lock._hashing import hash_file as hash_file
+    from naga.lock._hashing import hash_path as hash_path
+    from naga.lock._judge import Change as Change
+    from naga.lock._judge import Verdict as Verdict
+    from naga.lock._judge import judge as judge
+    from naga.lock._judge import judge_many as judge_many
+    from naga.lock._runlock import runlock as runlock
+    from naga.lock._snapshots import NAGA_REFSPEC as NAGA_REFSPEC
+    from naga.lock._snapshots import delete_tag as delete_tag
+    from naga.lock._snapshots import gc_snapshots as gc_snapshots
+    from naga.lock._snapshots import list_tags as list_tags
+    from naga.lock._snapshots import pull_snapshots as pull_snapshots
+    from naga.lock._snapshots import push_snapshots as push_snapshots
+    from naga.lock._snapshots import tag_run as tag_run
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'naga.lock' has no attribute {name!r}")
+    value = getattr(__import__(f"naga.lock.{module}", fromlist=[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

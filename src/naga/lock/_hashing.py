@@ -182,14 +182,7 @@ def _walk(root: str, prefix: str = "", *, stat: bool = True, outputs: bool = Fal
     run's ``outputs``, a nested run folder is another run's, and left out whole.
     """
     out: list[Any] = []
-    with os.scandir(root) as entries:
-        listed = list(entries)
-    names = {e.name for e in listed}
-    # The run folder whose outputs these are is a run folder even before its run.lock exists.
-    own = own_names(names | {LOCK_NAME} if outputs and not prefix else names)
-    for entry in listed:
-        if entry.name in own:
-            continue
+    for entry in _entries(root, prefix, outputs):
         rel = prefix + entry.name
         if entry.is_dir():
             if outputs and own_names(_names(entry.path)):
@@ -203,6 +196,59 @@ def _walk(root: str, prefix: str = "", *, stat: bool = True, outputs: bool = Fal
         else:
             out.append((rel, entry.path))
     return out
+
+
+def _entries(root: str, prefix: str, outputs: bool) -> list[os.DirEntry[str]]:
+    """The entries of a folder that are not naga's own."""
+    with os.scandir(root) as entries:
+        listed = list(entries)
+    names = {e.name for e in listed}
+    # The run folder whose outputs these are is a run folder even before its run.lock exists.
+    own = own_names(names | {LOCK_NAME} if outputs and not prefix else names)
+    return [e for e in listed if e.name not in own]
+
+
+def _walk_in_two(root: str, outputs: bool) -> list[Stat5]:
+    """:func:`_walk` with stats, its top-level folders shared between two processes: a re-check
+    of a large unchanged tree is a stat per file, and one process spends most of it in Python."""
+    entries = _entries(root, "", outputs)
+    folders = [e for e in entries if e.is_dir()]
+    if len(folders) < 2 or not _fork_is_safe():
+        return _walk(root, outputs=outputs)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child walks every other top-level folder and sends its stats back
+        try:
+            os.close(read_fd)
+            found = _walk_folders(folders[1::2], outputs)
+            with os.fdopen(write_fd, "wb") as out:
+                out.write(marshal.dumps(found, 2))
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    try:
+        mine = _walk_folders(folders[0::2], outputs)
+        for entry in entries:
+            if not entry.is_dir() and entry.is_file():
+                st = entry.stat()
+                mine.append((entry.name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    finally:
+        with os.fdopen(read_fd, "rb") as incoming:
+            blob = incoming.read()
+        _, status = os.waitpid(pid, 0)
+    theirs = _unmarshal(blob) if status == 0 else None
+    if not isinstance(theirs, list):
+        return _walk(root, outputs=outputs)  # the child failed: redo here, raise here
+    return mine + [tuple(item) for item in theirs]
+
+
+def _walk_folders(folders: list[os.DirEntry[str]], outputs: bool) -> list[Any]:
+    found: list[Any] = []
+    for entry in folders:
+        if outputs and own_names(_names(entry.path)):
+            continue
+        found.extend(_walk(entry.path, entry.name + "/", outputs=outputs))
+    return found
 
 
 def _names(folder: str) -> set[str]:
@@ -305,7 +351,8 @@ def _hash_dir(root: str, cache: _Cache, outputs: bool = False) -> tuple[str, int
         names = _walk(walk_root, stat=False, outputs=outputs)
         names.sort(key=_first)
         return _store_dir(root, cache, now, _in_two_processes(_hash_part, names, _join_parts))
-    stats = _walk(walk_root, outputs=outputs)
+    big = isinstance(summary, tuple) and len(summary) > 3 and summary[3] >= _PARALLEL_FROM
+    stats = _walk_in_two(walk_root, outputs) if big else _walk(walk_root, outputs=outputs)
     stats.sort(key=_first)
     # The whole tree's stat fingerprint: when it matches the cached one, nothing was touched
     # and no per-file work is needed (a re-check is then one stat per file). The summary is
