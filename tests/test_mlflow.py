@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from naga import TrackingError, mlflow_lock, runlock
+from naga._urls import strip_credentials
 from naga.tracking import TAG_STATUS, remembered_run
 
 mlflow = pytest.importorskip("mlflow")
@@ -135,6 +136,17 @@ def test_logical_runs_in_a_sqlite_store(store: str, tmp_path: Path, git_repo: Pa
     assert remembered_run(folder)["run_id"] == new.info.run_id
 
 
+def test_skipped_params_are_listed(store: str, tmp_path: Path) -> None:
+    folder = tmp_path / "skipped"
+    folder.mkdir()
+    runlock(config={"ok": 1, "back`tick": 2, "k" * 300: 3, "save_dir": str(folder)})
+    with mlflow_lock(folder) as run:
+        pass
+    data = mlflow.tracking.MlflowClient(store).get_run(run.info.run_id).data
+    assert data.params["ok"] == "1" and "back`tick" not in data.params
+    assert data.tags["naga.skipped_params"] == "back`tick, " + "k" * 300
+
+
 def test_exception_fails_the_run_and_keeps_the_previous_active(store: str, tmp_path: Path) -> None:
     folder = make_run(tmp_path, "b")
     with mlflow_lock(folder) as good:
@@ -162,10 +174,10 @@ def test_lineage_and_missing_lock(store: str, tmp_path: Path) -> None:
 
 
 CONCURRENT = """
-import sys
+import random, sys, time
 from naga import mlflow_lock
 with mlflow_lock(sys.argv[1]):
-    pass
+    time.sleep(random.random())  # finish in another order than started
 """
 
 
@@ -184,8 +196,20 @@ def _concurrent(uri: str, folder: Path, n: int = 4) -> None:
     for proc in procs:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
-    statuses = sorted(r.data.tags[TAG_STATUS] for r in runs_of(uri, folder))
-    assert statuses == ["active"] + ["deprecated"] * (n - 1)
+    assert_one_active(strip_credentials(uri), folder)
+
+
+def assert_one_active(uri: str, folder: Path) -> str:
+    """Exactly one active run of ``folder``, the others deprecated, and mlflow.json names it."""
+    runs = runs_of(uri, folder)
+    active = [r.info.run_id for r in runs if r.data.tags[TAG_STATUS] == "active"]
+    others = sorted(r.data.tags[TAG_STATUS] for r in runs if r.info.run_id not in active)
+    assert len(active) == 1 and others == ["deprecated"] * (len(runs) - 1), (active, others)
+    assert remembered_run(folder)["run_id"] == active[0]
+    for run in runs:
+        if run.info.run_id != active[0]:  # every deprecated run points at a run of the folder
+            assert run.data.tags["naga.superseded_by_run_id"] in {r.info.run_id for r in runs}
+    return active[0]
 
 
 def test_concurrent_writers_on_a_new_sqlite_store(tmp_path: Path) -> None:
@@ -204,6 +228,146 @@ def test_server_store_and_concurrency(
     assert client.get_run(run.info.run_id).data.tags[TAG_STATUS] == "active"
     assert "run.lock" in [a.path for a in client.list_artifacts(run.info.run_id)]
     _concurrent(server, make_run(tmp_path, "s2"))
+
+
+def test_concurrent_logs_on_a_server_remember_the_active_run(server: str, tmp_path: Path) -> None:
+    # Issue 14.6: a process whose run started first but finished last used to remember its own,
+    # just deprecated, run in .naga/mlflow.json (1 trial in 3), so later stages linked to it.
+    folder = make_run(tmp_path, "race")
+    for _ in range(3):
+        _concurrent(server, folder)
+
+
+def test_an_older_run_finishing_last_remembers_the_active_run(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The race of issue 14.6 made deterministic: run B starts after run A and finishes first.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    folder = make_run(tmp_path, "older")
+    with mlflow_lock(folder) as first:
+        pass
+    with mlflow_lock(folder) as older:
+        done = subprocess.run(
+            [sys.executable, "-m", "naga", "log", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    newer = assert_one_active(server, folder)
+    assert newer not in (first.info.run_id, older.info.run_id)
+    client = mlflow.tracking.MlflowClient(server)
+    tags = {r: client.get_run(r).data.tags for r in (first.info.run_id, older.info.run_id, newer)}
+    assert tags[older.info.run_id]["naga.superseded_by_run_id"] == newer
+    assert tags[first.info.run_id]["naga.superseded_by_run_id"] == newer
+    # The winner keeps the link to the run it replaced; the late loser does not rewrite it.
+    assert tags[newer]["naga.supersedes_run_id"] == first.info.run_id
+    assert "naga.supersedes_run_id" not in tags[older.info.run_id]
+    downstream = make_run(tmp_path, "after-older", prevs=[str(folder)])
+    with mlflow_lock(downstream) as down:
+        pass
+    assert client.get_run(down.info.run_id).data.tags["naga.prev.0.run_id"] == newer
+
+
+def with_credentials(uri: str, userinfo: str = "user:secret") -> str:
+    scheme, _, rest = uri.partition("://")
+    return f"{scheme}://{userinfo}@{rest}"
+
+
+def test_credentials_in_the_tracking_uri(server: str, tmp_path: Path, git_repo: Path) -> None:
+    # Issue 14.8: MLflow sends the user information of the URI as basic auth (requests does),
+    # so naga's reachability check must too; it used to take "user:secret@127.0.0.1" for the
+    # host. The secret must not be printed, nor stored in .naga/mlflow.json or in a tag.
+    remote = "https://user:p@ss:tok@example.com/org/r.git?private_token=abc#frag"
+    subprocess.run(["git", "remote", "add", "origin", remote], cwd=git_repo, check=True)
+    folder = make_run(tmp_path, "creds", git_repo)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": with_credentials(server)}
+    done = subprocess.run(
+        [sys.executable, "-m", "naga", "log", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "secret" not in done.stdout + done.stderr
+    assert f"at: {server}/#/experiments/" in done.stdout  # MLflow's run link, without them
+    memory_text = (folder / ".naga" / "mlflow.json").read_text()
+    assert "secret" not in memory_text and "user" not in memory_text
+    memory = remembered_run(folder)
+    assert memory["tracking_uri"] == server
+    run = mlflow.tracking.MlflowClient(server).get_run(memory["run_id"])
+    logged = repr(run.data.tags) + repr(run.data.params)
+    for secret in ("secret", "tok", "abc", "frag"):
+        assert secret not in logged
+    assert run.data.tags["mlflow.source.git.repoURL"] == "https://example.com/org/r.git"
+    assert_one_active(server, folder)
+
+
+def test_unreachable_server_error_hides_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", with_credentials(uri, "us%40er:s3cr%2Ft"))
+    folder = make_run(tmp_path, "hidden")
+    with pytest.raises(TrackingError) as caught, mlflow_lock(folder):
+        pytest.fail("must not run")
+    message = str(caught.value)
+    assert f"MLflow tracking server {uri} is unreachable" in message
+    for secret in ("s3cr", "us%40er", "us@er"):
+        assert secret not in message
+    assert remembered_run(folder) is None
+
+
+def test_reachability_check_sends_basic_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stub HTTP server stands in for MLflow here only to see the request headers of the
+    # /health check (the real server does not enforce auth in these tests).
+    import base64
+    import http.server
+    import threading
+
+    from naga.tracking._mlflow import _check_reachable
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("Authorization")))
+            self.send_response(401 if "deny" in self.path else 200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    stub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=stub.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{stub.server_address[1]}"
+        monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+        _check_reachable(with_credentials(base + "/prefix/", "us%40er:se%3Acret"))
+        _check_reachable(base)
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "env-user")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "env-pw")
+        _check_reachable(base)
+        _check_reachable(with_credentials(base, "url-user:url-pw"))  # the URI wins, as in MLflow
+        with pytest.raises(
+            TrackingError, match=r"refused naga's credentials \(HTTP 401\)"
+        ) as caught:
+            _check_reachable(with_credentials(base + "/deny", "me:pw0"))
+        assert "pw0" not in str(caught.value)
+    finally:
+        stub.shutdown()
+    decoded = [
+        (path, base64.b64decode(auth.split()[1]).decode() if auth else None) for path, auth in seen
+    ]
+    assert decoded == [
+        ("/prefix/health", "us@er:se:cret"),
+        ("/health", None),
+        ("/health", "env-user:env-pw"),
+        ("/health", "url-user:url-pw"),
+        ("/deny/health", "me:pw0"),
+    ]
 
 
 def test_unreachable_server_fails_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
