@@ -408,6 +408,14 @@ def test_non_finite_floats_are_accepted_and_saved_as_valid_json(tmp_path: Path, 
     assert again.ratio == cfg.ratio or (again.ratio != again.ratio and cfg.ratio != cfg.ratio)
 
 
+def test_yaml_exponent_floats_reach_float_fields(tmp_path: Path) -> None:
+    (tmp_path / "c.yml").write_text("ratio: 1e-3\n")
+    main = clicfg(lambda cfg: cfg, config_class=WithModel)
+    assert main(argv=["--config", str(tmp_path / "c.yml")]).ratio == 0.001
+    (tmp_path / "c.yml").write_text("ratio: 1e400\n")
+    assert main(argv=["--config", str(tmp_path / "c.yml")]).ratio == float("inf")
+
+
 def test_non_finite_values_from_files_and_defaults_write_valid_json(tmp_path: Path) -> None:
     class Limits:
         patience = float("inf")

@@ -153,3 +153,21 @@ def test_task_file_that_is_not_a_regular_file(tmp_path: Path) -> None:
         load_tasks(SweepOptions(tasks=str(tmp_path), task_to="param"), {})
     with pytest.raises(TaskError, match="tasks file '/dev/null' has no tasks"):
         load_tasks(SweepOptions(tasks="/dev/null", task_to="param"), {})
+
+
+def test_yaml_exponents_are_floats_and_round_trip() -> None:
+    # PyYAML reads `1e-3` (no dot) as text, which a float field then refused; `1e400` likewise,
+    # while `-o ratio=1e400` was infinity (issue 14.14). Written text that looks like one is
+    # quoted, so what naga writes reads back the same.
+    from naga._yaml import dump_yaml
+
+    assert load_yaml("a: 1e-3\nb: 1E5\nc: -2e+2\nd: 1e400\ne: 1e\n") == {
+        "a": 0.001,
+        "b": 100000.0,
+        "c": -200.0,
+        "d": float("inf"),
+        "e": "1e",
+    }
+    data = {"text": "1e-3", "number": 1e-3, "day": "2024-01-01", "big": float("inf")}
+    assert load_yaml(dump_yaml(data)) == data
+    assert "text: '1e-3'" in dump_yaml(data) and "day: '2024-01-01'" in dump_yaml(data)

@@ -16,6 +16,7 @@ libyaml's C classes are used when present.
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import yaml
@@ -42,9 +43,21 @@ MAX_DEPTH = 200
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _BINARY = "tag:yaml.org,2002:binary"
 _MERGE = "tag:yaml.org,2002:merge"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+#: YAML 1.1's floats plus YAML 1.2's: `1e-3` and `1e400` are numbers (PyYAML reads them as text,
+#: which a float field then refused), as they are in JSON, TOML and on the command line.
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.VERBOSE,
+)
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class YAMLRefused(yaml.YAMLError):
@@ -60,7 +73,9 @@ class _Loader(_Base):
     """The safe loader, with timestamps as text, no ``!!binary`` and no duplicate keys."""
 
     yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {
-        first: [(tag, rx) for tag, rx in resolvers if tag != _TIMESTAMP]
+        first: [
+            (tag, _FLOAT if tag == _FLOAT_TAG else rx) for tag, rx in resolvers if tag != _TIMESTAMP
+        ]
         for first, resolvers in _Base.yaml_implicit_resolvers.items()
     }
 
@@ -83,6 +98,16 @@ class _Loader(_Base):
                         key_node.start_mark,
                     )
         return super().construct_mapping(node, deep)
+
+
+class _Dumper(_BaseDumper):
+    """The safe dumper, quoting the text that :class:`_Loader` would read as a float (``'1e-3'``),
+    so that what naga writes reads back the same."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {
+        first: [(tag, _FLOAT if tag == _FLOAT_TAG else rx) for tag, rx in resolvers]
+        for first, resolvers in _BaseDumper.yaml_implicit_resolvers.items()
+    }
 
 
 def _timestamp_as_text(loader: Any, node: Any) -> str:
