@@ -273,6 +273,7 @@ def test_a_tasks_own_keyboard_interrupt_or_exit_status_fails_only_that_task(
         ("ctrl-c", 130, "naga: interrupted: "),
         ("kill -INT", 130, "naga: interrupted: "),
         ("kill", 143, "naga: stopped by SIGTERM: "),
+        ("kill -HUP", 129, "naga: stopped by SIGHUP: "),
     ],
 )
 def test_ctrl_c_or_sigterm_stops_the_sweep_cleanly_and_a_rerun_continues(
@@ -291,28 +292,61 @@ def test_ctrl_c_or_sigterm_stops_the_sweep_cleanly_and_a_rerun_continues(
     time.sleep(0.3)  # both long tasks are inside their sleep
     # Ctrl-C in a terminal reaches the whole foreground group; `kill -INT` only the parent;
     # `kill` (Slurm, systemd) sends SIGTERM.
+    sent = {"kill -INT": signal.SIGINT, "kill": signal.SIGTERM, "kill -HUP": signal.SIGHUP}
     if how == "ctrl-c":
         os.killpg(proc.pid, signal.SIGINT)
     else:
-        proc.send_signal(signal.SIGINT if how == "kill -INT" else signal.SIGTERM)
+        proc.send_signal(sent[how])
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == status, err
     assert "Traceback" not in err
     assert f"{message}2 task(s) done, 0 failed, 3 stopped or not started" in err
     state = load_yaml((tmp_path / "results/slow/tasks.yaml").read_text())["tasks"]
     assert [t["status"] for t in state] == ["done", "done", "interrupted", "interrupted", "pending"]
-    for pid in filter(str.isdigit, os.listdir("/proc")):  # no worker of this sweep is left
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            continue
-        assert not (b"naga.launch._worker" in cmdline and cwd == str(tmp_path))
+    assert workers_of(tmp_path) == []  # no worker of this sweep is left
 
     (tmp_path / "fast").write_text("")
     again = run_script(tmp_path, "slow.py", *args)
     assert again.returncode == 0, again.stderr
     assert "5 task(s): 3 done, 2 skipped (done before), 0 failed" in again.stderr
+
+
+def workers_of(folder: Path) -> list[int]:
+    """The pids of the worker processes running in ``folder``."""
+    import os
+
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"naga.launch._worker" in cmdline and cwd == str(folder) and state != "Z":
+            found.append(int(pid))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_a_killed_sweep(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    (tmp_path / "slow.py").write_text(SLOW_SCRIPT)
+    (tmp_path / "tasks.txt").write_text("3\n4\n")
+    args = ["--tasks", "tasks.txt", "--task_to", "param", "--n_jobs", "2"]
+    proc = popen_script(tmp_path, "slow.py", *args)
+    wait_for(lambda: (tmp_path / "started-4").exists(), proc, 120)
+    assert len(workers_of(tmp_path)) == 2
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up: the kernel stops the workers
+    proc.wait(timeout=60)  # (not its stderr's end: a stray worker would hold it open)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    deadline = time.monotonic() + 10
+    while workers_of(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers_of(tmp_path) == []
 
 
 def test_tasks_yaml_shows_a_finished_task_within_a_second_or_so(tmp_path: Path) -> None:
