@@ -179,7 +179,8 @@ def test_diff_and_ls(run_dirs: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["ls", ".", "--json", "--status"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["path"] for r in rows] == ["results/pre", "results/train"]
-    assert rows[0]["stage"] == "tests/test_cli.py:run_dirs" and rows[0]["status"] == "up to date"
+    assert rows[0]["stage"] == "tests/test_cli.py:run_dirs" and rows[0]["fresh"] == "up to date"
+    assert rows[0]["status"] == "done"  # a receipt written without clicfg: done, no duration
     # A broken receipt is listed as such and does not hide the other runs.
     (run_dirs / "results" / "broken").mkdir()
     (run_dirs / "results" / "broken" / "run.lock").write_text("{{{\n")
@@ -242,3 +243,69 @@ def test_help_shows_examples() -> None:
     assert done.returncode == 0 and "naga status results/process" in done.stdout
     for command in ("status", "diff", "ls", "log"):
         assert "example:" in naga_cmd(command, "--help").stdout
+
+
+CRASHING = """
+import os, sys, time
+from naga import clicfg, runlock
+
+
+class Config:
+    save_dir = "results/crash"
+    mode = "raise"
+
+
+@clicfg(config_class=Config)
+def main(cfg: Config) -> dict:
+    if cfg.mode == "raise":
+        raise ValueError("bad batch")
+    if cfg.mode == "hang":
+        print("started", flush=True)
+        time.sleep(600)
+    return {"acc": 0.5, "loss": 1.25}
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_ls_lists_failed_died_and_done_runs_with_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "run.py").write_text(CRASHING)
+    crash = subprocess.run(
+        [sys.executable, "run.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert crash.returncode == 1 and "ValueError: bad batch" in crash.stderr
+    ok = subprocess.run(
+        [sys.executable, "run.py", "-o", "mode=ok", "save_dir=results/ok"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads((tmp_path / "results/ok/result.json").read_text()) == {
+        "acc": 0.5,
+        "loss": 1.25,
+    }
+    hang = subprocess.Popen(
+        [sys.executable, "run.py", "-o", "mode=hang", "save_dir=results/hang"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert hang.stdout is not None and hang.stdout.readline() == "started\n"
+    assert main(["ls", str(tmp_path / "results"), "--json"]) == 0
+    statuses = {Path(r["path"]).name: r["status"] for r in json.loads(capsys.readouterr().out)}
+    assert statuses == {"crash": "failed", "hang": "running", "ok": "done"}
+    hang.kill()  # kill -9: the record still says running; its pid is gone
+    hang.wait()
+    assert main(["ls", str(tmp_path / "results"), "--json"]) == 0
+    rows = {Path(r["path"]).name: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["hang"]["status"] == "died"
+    assert rows["crash"]["failure"] == "ValueError: bad batch"
+    record = json.loads((tmp_path / "results/crash/.naga/record.json").read_text())
+    assert record["error"]["where"].endswith("run.py:14") and record["duration_s"] >= 0
+    assert record["host"] and record["pid"] and record["command"][-1] == "run.py"

@@ -90,13 +90,18 @@ def start_record(save_dir: str, command: list[str] | None = None) -> RunRecord:
 
 
 def describe_error(error: BaseException) -> dict[str, Any]:
-    """The exception's type, message and the file:line where it was raised."""
-    where = None
+    """The exception's type, message and the file:line where it was raised: in the user's code
+    when naga raised it on the user's behalf (a runlock whose data path is missing)."""
+    own = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    where = user_where = None
     tb = error.__traceback__
     while tb is not None:
-        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+        file = tb.tb_frame.f_code.co_filename
+        where = f"{file}:{tb.tb_lineno}"
+        if not os.path.abspath(file).startswith(own):
+            user_where = where
         tb = tb.tb_next
-    return {"type": type(error).__name__, "message": str(error), "where": where}
+    return {"type": type(error).__name__, "message": str(error), "where": user_where or where}
 
 
 def read_record(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -167,7 +172,5 @@ def is_metrics(result: Any) -> bool:
     return (
         isinstance(result, dict)
         and bool(result)
-        and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in result.values()
-        )
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in result.values())
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from naga._errors import NagaError, report
-from naga._paths import LOCK_NAME
+from naga._paths import LOCK_NAME, NAGA_DIR, RECORD_NAME
 from naga._version import __version__
 from naga.cli._snapshots import SNAPSHOT_COMMANDS, add_snapshot_parsers
 
@@ -210,12 +210,15 @@ def _diff(args: Any) -> int:
 
 
 def _find_runs(root: Path) -> list[Path]:
+    """Every run folder under ``root``: one with a run.lock or a run record (a crashed or
+    running run has a record and no run.lock yet)."""
     found = []
     for folder, dirs, files in os.walk(root):
+        record = os.path.isfile(os.path.join(folder, NAGA_DIR, RECORD_NAME))
         dirs[:] = sorted(
             d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__")
         )
-        if LOCK_NAME in files:
+        if LOCK_NAME in files or record:
             found.append(Path(folder))
     return found
 
@@ -225,46 +228,77 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 def _ls(args: Any) -> int:
+    from naga._record import read_record
     from naga.lock import load_lock
 
     root = Path(args.root)
     if not root.is_dir():
-        raise NagaError(f"'{args.root}' is not a directory: pass a folder that holds runs.")
+        raise NagaError(
+            f"'{args.root}' is not a directory: pass a folder that holds runs.", path=args.root
+        )
     rows: list[dict[str, Any]] = []
     for folder in _find_runs(root):
-        try:
-            lock = load_lock(folder)
-        except NagaError as error:  # one broken receipt must not hide the other runs
-            report(error)
-            rows.append({"path": str(folder), "created": None, "error": str(error)})
-            continue
-        repos = [r for r in _dict(lock.get("repos")).values() if isinstance(r, dict)]
-        repo = repos[0] if repos else {}
-        commit = str(repo.get("commit") or "-")[:8] + ("*" if repo.get("dirty") else "")
-        caller = _dict(lock.get("caller"))
-        row = {
+        record = read_record(folder) or {}
+        row: dict[str, Any] = {
             "path": str(folder),
-            "created": str(lock.get("created")),
-            "stage": f"{caller.get('file')}:{caller.get('function')}",
-            "commit": commit,
+            "status": record.get("status", "-"),
+            "duration": _duration(record.get("duration_s")),
+            "created": str(record.get("start") or "-"),
+            "stage": "-",
+            "commit": "-",
         }
+        if (folder / LOCK_NAME).is_file():
+            try:
+                lock = load_lock(folder)
+            except NagaError as error:  # one broken receipt must not hide the other runs
+                report(error)
+                rows.append({**row, "error": str(error)})
+                continue
+            repos = [r for r in _dict(lock.get("repos")).values() if isinstance(r, dict)]
+            repo = repos[0] if repos else {}
+            caller = _dict(lock.get("caller"))
+            row["created"] = str(lock.get("created"))
+            row["stage"] = f"{caller.get('file')}:{caller.get('function')}"
+            row["commit"] = str(repo.get("commit") or "-")[:8] + ("*" if repo.get("dirty") else "")
+            if row["status"] == "-":
+                row["status"] = "done"  # a receipt written without a clicfg record
+        if record.get("error"):
+            failure = _dict(record.get("error"))
+            row["failure"] = f"{failure.get('type')}: {failure.get('message')}"
         rows.append(row)
     if args.status:  # judged together: runs of one pipeline or sweep share their checks
         from naga.lock import judge_many
 
-        judged = [row for row in rows if "error" not in row]
-        verdicts = judge_many([row["path"] for row in judged])
+        judged = [r for r in rows if "error" not in r and (Path(r["path"]) / LOCK_NAME).is_file()]
+        verdicts = judge_many([r["path"] for r in judged])
         for row, verdict in zip(judged, verdicts, strict=True):
-            row["status"] = "stale" if verdict.stale else "up to date"
+            row["fresh"] = "stale" if verdict.stale else "up to date"
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for row in rows:
             if "error" in row:
                 print(f"{row['path']}  {_color('unreadable run.lock', '31')}")
-            else:
-                print("  ".join(str(row[k]) for k in row))
+                continue
+            status = row["status"]
+            color = {"done": "32", "failed": "31", "died": "31", "running": "36"}.get(status, "33")
+            cells = [row["path"], _color(status, color), row["duration"], row["created"]]
+            cells += [row["stage"], row["commit"]]
+            if "fresh" in row:
+                cells.append(row["fresh"])
+            if "failure" in row:
+                cells.append(row["failure"])
+            print("  ".join(cells))
     return 2 if any("error" in row for row in rows) else 0
 
 

@@ -85,7 +85,9 @@ class _Clicfg:
             except NagaError as error:
                 exit_with_error(error, prog=os.path.basename(sys.argv[0]))
             # The user's function runs outside the handler: its exceptions are its own.
-            return self.__wrapped__(config) if outcome[0] == "run" else outcome[1]
+            if outcome[0] != "run":
+                return outcome[1]
+            return self._run(config, outcome[1].get("save_dir"), script=True)
         return self.run_resolved(self.spec.defaults(), None)
 
     def _is_script_call(self) -> bool:
@@ -104,8 +106,9 @@ class _Clicfg:
             data = self.spec.defaults()
             self.spec.merge(data, config, origin=f"{self.__name__}(<dict>)")
             return self.run_resolved(data, None)
+        _announce_replacement(_save_dir_of(config), config)
         _save_config(config)
-        return self.__wrapped__(config)
+        return self._run(config, _save_dir_of(config))
 
     def _finish(self, outcome: tuple[Any, ...]) -> Any:
         if outcome[0] == "run":
@@ -198,13 +201,52 @@ class _Clicfg:
         When the config has a ``save_dir``, the resolved config is first written atomically to
         ``<save_dir>/config.json`` (JSON is valid YAML: ``--config`` reads it back).
         """
-        return self.__wrapped__(self._prepare(data, provenance))
+        return self._run(self._prepare(data, provenance), data.get("save_dir"))
+
+    def _run(self, config: Any, save_dir: Any, *, script: bool = False) -> Any:
+        """Call the user's function; with a save_dir, keep the run's record and its result.
+
+        The record (``.naga/record.json``) says ``running`` before the call and ``done``,
+        ``failed`` or ``interrupted`` after; a JSON-able return value goes to ``result.json``.
+        In a script, a naga error raised inside the function (a data path runlock cannot find)
+        is one message and exit status 2, unless ``NAGA_DEBUG`` asks for the traceback.
+        """
+        record = None
+        if save_dir and isinstance(save_dir, (str, os.PathLike)):
+            from naga._record import start_record
+
+            record = start_record(os.fspath(save_dir))
+        try:
+            value = self.__wrapped__(config)
+        except KeyboardInterrupt as exc:
+            if record is not None:
+                record.finish("interrupted", exc)
+            raise
+        except SystemExit as exc:
+            if record is not None:
+                ok = exc.code in (None, 0)
+                record.finish("done" if ok else "failed", None if ok else exc)
+            raise
+        except BaseException as exc:
+            if record is not None:
+                record.finish("failed", exc)
+            debug = os.environ.get("NAGA_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+            if script and isinstance(exc, NagaError) and not debug:
+                exit_with_error(exc, prog=os.path.basename(sys.argv[0]))
+            raise
+        if record is not None:
+            from naga._record import write_result
+
+            write_result(os.fspath(save_dir), value, name=f"{self.__name__}()")
+            record.finish("done")
+        return value
 
     def _prepare(self, data: dict[str, Any], provenance: dict[str, Any] | None) -> Any:
         """The user's config object, with config.json written: every config error is raised
         here, before the user's function runs."""
         config = self.spec.instantiate(data)
         remember(config, provenance)
+        _announce_replacement(data.get("save_dir"), data)
         _save_config(data)
         return config
 
@@ -227,6 +269,43 @@ if TYPE_CHECKING:
 else:
     ClicfgFunction = _Clicfg
     _Clicfg.__name__ = _Clicfg.__qualname__ = "ClicfgFunction"
+
+
+def _save_dir_of(config: Any) -> Any:
+    return config.get("save_dir") if isinstance(config, dict) else getattr(config, "save_dir", None)
+
+
+def _announce_replacement(save_dir: Any, config: Any) -> None:
+    """One line when a finished run in ``save_dir`` is about to be replaced by another config."""
+    if not save_dir or not isinstance(save_dir, (str, os.PathLike)):
+        return
+    folder = os.fspath(save_dir)
+    from naga._record import read_record
+
+    record = read_record(folder)
+    if record is None or record.get("status") != "done":
+        return
+    import json
+
+    from naga._plain import flatten, to_plain
+
+    try:
+        with open(os.path.join(folder, CONFIG_NAME), encoding="utf-8") as handle:
+            old = flatten(json.load(handle))
+    except (OSError, ValueError):
+        return
+    new = flatten(to_plain(config))
+    changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if not changed:
+        return
+    before = ", ".join(f"{k}={old.get(k)!r}" for k in changed[:3])
+    after = ", ".join(f"{k}={new.get(k)!r}" for k in changed[:3])
+    more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
+    print(
+        f"naga: {folder} held a finished run with {before}; replacing it with {after}{more}. "
+        f"Runs built on it will show as stale.",
+        file=sys.stderr,
+    )
 
 
 def _script_argv() -> list[str]:
