@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 from pathlib import Path
 from typing import Literal, Optional
@@ -158,7 +159,8 @@ def test_config_kinds(config_class: object, argv: list[str], check: object) -> N
         (Config, ["-o", "param"], "an override is KEY=VALUE"),
         (Config, ["param=3"], "Overrides go after -o"),
         (Config, ["--n_jobs", "x"], "invalid int value"),
-        (DataConfig, ["-o", "optim.kind=rmsprop"], "optim.kind expects Literal"),
+        (DataConfig, ["-o", "optim.kind=rmsprop"], "optim.kind expects one of adam, sgd, got"),
+        (DataConfig, ["-o", "optim.kind=sdg"], "got 'sdg'. Did you mean 'sgd'?"),
         (DataConfig, ["-o", "epochs=1.5"], "epochs expects int"),
         (Nested, ["-o", "model.layers=64"], "model.layers expects list"),
         (Config, ["--experiment", "x"], "needs the file that defines it"),
@@ -169,6 +171,27 @@ def test_bad_input_is_a_config_error(config_class: object, argv: list[str], mess
     with pytest.raises(ConfigError) as info:
         main(argv=argv)
     assert message in str(info.value)
+
+
+class Mode(enum.Enum):
+    fast = 1
+    slow = 2
+
+
+@dataclasses.dataclass
+class WithMode:
+    mode: Optional[Mode] = None  # noqa: UP045
+
+
+def test_a_choice_error_carries_its_choices() -> None:
+    for config_class, argv, choices in (
+        (DataConfig, ["-o", "optim.kind=rmsprop"], ["adam", "sgd"]),
+        (WithMode, ["-o", "mode=fats"], ["fast", "slow"]),
+    ):
+        with pytest.raises(ConfigError) as info:
+            clicfg(lambda cfg: cfg, config_class=config_class)(argv=argv)
+        assert info.value.choices == choices and info.value.key in ("optim.kind", "mode")
+    assert "Did you mean 'fast'?" in str(info.value)
 
 
 def test_function_calls_parse_nothing() -> None:

@@ -99,12 +99,35 @@ def coerce(value: Any, hint: Any, *, key: str, origin: str) -> Any:
     try:
         return _coerce(value, hint)
     except (TypeError, ValueError, KeyError) as exc:
-        raise ConfigError(
-            f"{origin}: {key} expects {type_name(hint)}, got {value!r}: "
-            f"give a value of type {type_name(hint)}.",
-            key=key,
-            value=value,
-        ) from exc
+        choices = _choices(hint)
+        if choices:
+            from naga._errors import did_you_mean
+
+            listed = ", ".join(choices)
+            hint_text = did_you_mean(_scalar_text(value), choices) if value is not None else ""
+            message = f"{origin}: {key} expects one of {listed}, got {value!r}.{hint_text}"
+        else:
+            message = (
+                f"{origin}: {key} expects {type_name(hint)}, got {value!r}: "
+                f"give a value of type {type_name(hint)}."
+            )
+        raise ConfigError(message, key=key, value=value, choices=choices or None) from exc
+
+
+def _choices(hint: Any) -> list[str]:
+    """The allowed values of a ``Literal`` or an enum (``Optional`` of one too), as text."""
+    union = _union_args(hint)
+    if union is not None:
+        arms = [a for a in union if a is not type(None)]
+        return _choices(arms[0]) if len(arms) == 1 else []
+    origin = getattr(hint, "__origin__", None)
+    if origin is not None and repr(origin) == "typing.Literal":
+        return [_scalar_text(c) for c in hint.__args__]
+    enum_module = sys.modules.get("enum")
+    if enum_module is not None and isinstance(hint, type) and issubclass(hint, enum_module.Enum):
+        enum_type: Any = hint
+        return list(enum_type.__members__)
+    return []
 
 
 def _coerce(value: Any, hint: Any) -> Any:
