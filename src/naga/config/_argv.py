@@ -25,6 +25,7 @@ class ParsedArgs:
         print_config: bool = False,
         help: bool = False,
         sweep: SweepOptions | None = None,
+        if_stale: bool = False,
     ) -> None:
         self.configs = configs or []
         self.experiment = experiment
@@ -33,6 +34,7 @@ class ParsedArgs:
         self.print_config = print_config
         self.help = help
         self.sweep = sweep or SweepOptions()
+        self.if_stale = if_stale
 
 
 def _error(message: str) -> NoReturn:
@@ -108,6 +110,11 @@ def build_parser(prog: str, description: str | None = None, epilog: str | None =
         action="store_true",
         help="print the resolved config as YAML and exit",
     )
+    add(
+        *_both("if_stale"),
+        action="store_true",
+        help="run only when save_dir holds no finished run, or its run is stale (like make)",
+    )
     sweep = parser.add_argument_group("task sweeps")
     sweep.add_argument(
         "--tasks",
@@ -172,7 +179,9 @@ def parse_argv(argv: list[str], prog: str) -> ParsedArgs:
         return ParsedArgs(overrides=quick)
     ns: Any = build_parser(prog).parse_args(argv)
     if ns.n_jobs < 1:
-        raise ConfigError(f"--n_jobs {ns.n_jobs}: give a number of parallel tasks of 1 or more.")
+        raise ConfigError(
+            f"--n_jobs {ns.n_jobs}: give a number of parallel tasks of 1 or more.", value=ns.n_jobs
+        )
     if ns.task_timeout is not None and not 0 < ns.task_timeout < float("inf"):
         raise ConfigError(
             f"--task_timeout {ns.task_timeout}: give the minutes a task may run, more than 0 "
@@ -199,7 +208,8 @@ def parse_argv(argv: list[str], prog: str) -> ParsedArgs:
         raise ConfigError(f"{given[0]} needs a task source: add --tasks FILE or --tasks_key KEY.")
     if ns.experiment and not ns.configs:
         raise ConfigError(
-            f"--experiment {ns.experiment} needs the file that defines it: add --config FILE."
+            f"--experiment {ns.experiment} needs the file that defines it: add --config FILE.",
+            value=ns.experiment,
         )
     return ParsedArgs(
         configs=ns.configs,
@@ -209,4 +219,5 @@ def parse_argv(argv: list[str], prog: str) -> ParsedArgs:
         print_config=ns.print_config,
         help=ns.help,
         sweep=sweep,
+        if_stale=ns.if_stale,
     )

@@ -153,7 +153,10 @@ class ConfigSpec:
             if not isinstance(value, dict):
                 raise ConfigError(
                     f"{origin}: {key} is a nested config, got {value!r}: set its fields "
-                    f"one by one ({key}.<field>=...) or give a mapping."
+                    f"one by one ({key}.<field>=...) or give a mapping.",
+                    key=key,
+                    value=value,
+                    choices=[f"{key}.{name}" for name in field.nested.fields],
                 )
             current = parent.get(leaf)
             if not isinstance(current, dict):
@@ -231,7 +234,8 @@ class ConfigSpec:
             if value is MISSING:
                 raise ConfigError(
                     f"the config key '{prefix}{name}' has no value: set it with "
-                    f"-o {prefix}{name}=... or in a --config file."
+                    f"-o {prefix}{name}=... or in a --config file.",
+                    key=f"{prefix}{name}",
                 )
             if field is not None and field.nested is not None and isinstance(value, dict):
                 value = field.nested.instantiate(value, f"{prefix}{name}.")
