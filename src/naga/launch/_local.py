@@ -9,6 +9,7 @@ fresh worker for the remaining tasks.
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -20,6 +21,11 @@ __all__ = ["LocalBackend"]
 
 #: How long a stopped sweep waits for its driver threads to report the tasks they stopped.
 _STOP_GRACE_S = 10.0
+#: How long a worker killed by a stop signal waits for the sweep's own stop (see _stopped_with).
+_SIGNAL_GRACE_S = 0.5
+_STOP_SIGNALS = frozenset(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 class LocalBackend:
@@ -87,6 +93,14 @@ class _Pool:
         with self._lock:
             self._workers.discard(worker)
 
+    def _stopped_with(self, worker: WorkerProcess) -> bool:
+        """Whether a dead worker went down with the sweep. A worker killed by a stop signal
+        (``scancel`` of a job running the sweep signals every process of the job) waits a
+        moment for the sweep's own signal to be handled before it counts as its task's failure."""
+        if worker.killed_by in _STOP_SIGNALS:
+            return self._stopped.wait(_SIGNAL_GRACE_S)
+        return self._stopped.is_set()
+
     def drive(self) -> None:
         """One driver thread: run tasks on one worker (replaced when it dies) until none is left."""
         worker: WorkerProcess | None = None
@@ -102,9 +116,9 @@ class _Pool:
                 outcome = worker.run(task)
                 if not worker.alive:
                     self._forget(worker)
-                    worker = None
-                    if self._stopped.is_set():  # killed by stop(), not by its task
+                    if self._stopped_with(worker):  # killed by stop(), not by its task
                         outcome = Outcome.interrupted()
+                    worker = None
                 self.report(Event.end(task, outcome))
         finally:
             if worker is not None:

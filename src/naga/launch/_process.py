@@ -29,6 +29,7 @@ class WorkerProcess:
 
     Attributes:
         alive: False once the worker has died (or was killed) and been reaped.
+        killed_by: The signal that ended a dead worker, if one did.
     """
 
     def __init__(self) -> None:
@@ -52,6 +53,7 @@ class WorkerProcess:
         self._results = os.fdopen(read_fd, "rb")
         self._timed_out = False
         self.alive = True
+        self.killed_by: signal.Signals | None = None
 
     def run(self, task: Task) -> Outcome:
         """Run ``task``; its outcome, or ``TIMEOUT`` past its limit, or ``FAILED`` naming how
@@ -104,7 +106,8 @@ class WorkerProcess:
         self._close_pipes()
         self.alive = False
         if code < 0:
-            return f"worker process killed by {signal.Signals(-code).name}"
+            self.killed_by = signal.Signals(-code)
+            return f"worker process killed by {self.killed_by.name}"
         return f"worker process exited with status {code}"
 
     def close(self) -> None:
