@@ -148,6 +148,9 @@ class _Clicfg:
                 raise SystemExit(result.exit_code)
             return ("done", result)
         self.spec.instantiate(data)  # a missing required value is a config error, raised here
+        if parsed.if_stale and _up_to_date(data.get("save_dir"), data):
+            _exit_or_return(script)
+            return ("done", None)
         return ("run", data, provenance)
 
     def resolve(self, parsed: ParsedArgs) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -269,6 +272,54 @@ if TYPE_CHECKING:
 else:
     ClicfgFunction = _Clicfg
     _Clicfg.__name__ = _Clicfg.__qualname__ = "ClicfgFunction"
+
+
+def _up_to_date(save_dir: Any, data: dict[str, Any]) -> bool:
+    """For ``--if_stale``: True (and one line saying why) when ``save_dir`` holds a finished run
+    of this very config that is still up to date."""
+    if not save_dir or not isinstance(save_dir, (str, os.PathLike)):
+        raise ConfigError(
+            "--if_stale needs a save_dir to look at: give the config a save_dir "
+            "(-o save_dir=results/NAME).",
+            key="save_dir",
+        )
+    folder = os.fspath(save_dir)
+    from naga._record import read_record
+
+    record = read_record(folder)
+    if record is None or record.get("status") != "done":
+        state = "no finished run" if record is None else f"a {record.get('status')} run"
+        print(f"naga: {folder} holds {state}: running.", file=sys.stderr)
+        return False
+    import json
+
+    from naga._plain import to_plain
+
+    try:
+        with open(os.path.join(folder, CONFIG_NAME), encoding="utf-8") as handle:
+            same_config = json.load(handle) == to_plain(data)
+    except (OSError, ValueError):
+        same_config = False
+    if not same_config:
+        print(f"naga: {folder} holds a run of another config: running.", file=sys.stderr)
+        return False
+    from naga._paths import LOCK_NAME
+
+    if not os.path.isfile(os.path.join(folder, LOCK_NAME)):
+        print(f"naga: {folder} is done (it keeps no run.lock to judge): skipped.", file=sys.stderr)
+        return True
+    from naga.lock import judge
+
+    verdict = judge(folder)
+    if verdict.stale:
+        print(f"naga: {folder} is stale ({verdict.first_reason()}): running.", file=sys.stderr)
+        return False
+    print(
+        f"naga: {folder} is up to date (done {record.get('end')}, nothing it used changed): "
+        f"skipped.",
+        file=sys.stderr,
+    )
+    return True
 
 
 def _save_dir_of(config: Any) -> Any:
