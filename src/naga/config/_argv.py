@@ -150,6 +150,19 @@ def build_parser(prog: str, description: str | None = None, epilog: str | None =
         metavar="MIN",
         help="minutes a task may run (0.5 is 30 s) before it is stopped and marked timeout",
     )
+    sweep.add_argument(
+        "--force", action="store_true", help="rerun every task, done and up to date ones too"
+    )
+    sweep.add_argument(
+        "--rerun",
+        choices=["failed"],
+        help="failed: rerun only the tasks that did not finish, not done ones that went stale",
+    )
+    sweep.add_argument(
+        "--wait",
+        action="store_true",
+        help="when another sweep is using the folder, wait for it instead of refusing",
+    )
     return parser
 
 
@@ -196,12 +209,18 @@ def parse_argv(argv: list[str], prog: str) -> ParsedArgs:
         slurm_config=ns.slurm_config,
         dask=ns.dask,
         task_timeout=ns.task_timeout,
+        force=ns.force,
+        rerun=ns.rerun,
+        wait=ns.wait,
     )
     needs_source = [
         ("--task_to", ns.task_to),
         ("--slurm_config", ns.slurm_config),
         ("--dask", ns.dask),
         ("--task_timeout", ns.task_timeout is not None),
+        ("--force", ns.force),
+        ("--rerun", ns.rerun),
+        ("--wait", ns.wait),
     ]
     given = [flag for flag, value in needs_source if value]
     if not sweep.active and given:

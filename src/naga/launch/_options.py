@@ -28,9 +28,24 @@ class SweepOptions:
             cluster; selects the Dask backend.
         task_timeout: Minutes a task may run (a float: 0.5 is 30 s) before it is stopped and
             marked ``timeout``, on every backend; None for no limit.
+        force: Rerun every task, done ones included.
+        rerun: ``"failed"``: rerun only tasks that did not finish (failed, died, timed out,
+            interrupted, never started), not done tasks that went stale.
+        wait: When another sweep uses the folder, wait for it instead of refusing.
     """
 
-    __slots__ = ("dask", "n_jobs", "slurm_config", "task_timeout", "task_to", "tasks", "tasks_key")
+    __slots__ = (
+        "dask",
+        "force",
+        "n_jobs",
+        "rerun",
+        "slurm_config",
+        "task_timeout",
+        "task_to",
+        "tasks",
+        "tasks_key",
+        "wait",
+    )
 
     def __init__(
         self,
@@ -41,6 +56,9 @@ class SweepOptions:
         slurm_config: str | None = None,
         dask: str | None = None,
         task_timeout: float | None = None,
+        force: bool = False,
+        rerun: str | None = None,
+        wait: bool = False,
     ) -> None:
         self.tasks = tasks
         self.tasks_key = tasks_key
@@ -49,6 +67,9 @@ class SweepOptions:
         self.slurm_config = slurm_config
         self.dask = dask
         self.task_timeout = task_timeout
+        self.force = force
+        self.rerun = rerun
+        self.wait = wait
 
     @property
     def active(self) -> bool:

@@ -10,6 +10,7 @@
       log: /abs/results/process/logs/param=1.log
       status: done                   # pending, running, done, failed, interrupted, timeout
       error: ...                     # when it failed
+      result: {acc: 0.9}             # the task's result.json, when it returned one
 
 The file is rewritten atomically: at once when the last write is a second old or more, else by
 a trailing write a second after the last one, so a finished task never shows as pending or
@@ -44,6 +45,7 @@ class TaskRecord:
     log: str
     status: TaskStatus = TaskStatus.PENDING
     error: str | None = None
+    result: Any = None
 
     def to_plain(self) -> dict[str, Any]:
         """The entry as written: the status as its string, no ``error`` unless there is one."""
@@ -57,6 +59,8 @@ class TaskRecord:
         }
         if self.error is not None:
             plain["error"] = self.error
+        if self.result is not None:
+            plain["result"] = self.result
         return plain
 
 

@@ -27,7 +27,9 @@ from typing import Any
 
 from naga._errors import TaskError, require
 from naga._paths import LOGS_DIR, TASKS_NAME
+from naga._record import read_result
 from naga.launch._backend import Backend, Entry, Event, EventKind, Outcome, Task, TaskStatus
+from naga.launch._fresh import SweepLock, decide_reruns
 from naga.launch._options import SweepOptions
 from naga.launch._plan import PlannedTask, place_tasks, resolve_tasks, sweep_dir_of
 from naga.launch._progress import Progress, print_summary
@@ -84,8 +86,22 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
     resolved = resolve_tasks(command.spec, base, load_tasks(options, base), options.task_to)
     sweep_dir = sweep_dir_of(base, [config for _, config in resolved])
     backend = select_backend(options, sweep_dir)
+    with SweepLock(sweep_dir, wait=options.wait):
+        return _run(command, base, options, resolved, sweep_dir, backend)
+
+
+def _run(
+    command: Any,
+    base: dict[str, Any],
+    options: SweepOptions,
+    resolved: Any,
+    sweep_dir: Path,
+    backend: Backend,
+) -> SweepResult:
     previous = load_state(sweep_dir / TASKS_NAME)
-    sweep = _Sweep(sweep_dir, place_tasks(resolved, base, options.task_to, previous), previous)
+    planned = place_tasks(resolved, base, options.task_to, previous)
+    rerun = decide_reruns(planned, previous, options)
+    sweep = _Sweep(sweep_dir, planned, previous, rerun)
     tasks = sweep.start(entry_of(command), options.task_timeout)
     stopped = False
     with StopSignals() as stop:
@@ -136,6 +152,7 @@ class _Sweep:
         sweep_dir: Path,
         planned: Sequence[PlannedTask],
         previous: Mapping[str, Mapping[str, Any]],
+        rerun: Mapping[str, str] | None = None,
     ) -> None:
         self.result = SweepResult(sweep_dir)
         self.planned = planned
@@ -144,8 +161,10 @@ class _Sweep:
             log = str((sweep_dir / LOGS_DIR / f"{task.label}.log").resolve())
             save_dir = task.config.get("save_dir")
             record = TaskRecord(task.label, task.origin, save_dir, task.key, log)
-            if previous.get(task.key, {}).get("status") == TaskStatus.DONE.value:
+            before = previous.get(task.key, {})
+            if before.get("status") == TaskStatus.DONE.value and task.key not in (rerun or {}):
                 record.status = TaskStatus.DONE
+                record.result = before.get("result")
                 self.result.skipped.append(task.label)
             self.records[task.key] = record
         self._lock = threading.RLock()
@@ -184,6 +203,8 @@ class _Sweep:
         record.error = outcome.error if outcome.status.is_failure else None
         if outcome.status is TaskStatus.DONE:
             self.result.done.append(record.label)
+            if record.save_dir:
+                record.result = read_result(record.save_dir)
         elif outcome.status.is_failure:
             self.result.failures[record.label] = {
                 "status": outcome.status.value,
