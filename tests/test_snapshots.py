@@ -226,6 +226,16 @@ def test_push_then_pull_in_another_clone_gives_the_same_status(
         b, "for-each-ref", "refs/remotes/origin/"
     )  # nothing but naga's refs was fetched
 
+    # A tag moved in one clone is never overwritten on the other side, and says so.
+    remote_tag = git(remote, "rev-parse", "refs/naga/tags/v1")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2001-01-01T00:00:00Z")  # another tag commit
+    assert main(["tag", "v1", "results/train", "--force"]) == 0
+    assert main(["push"]) == 0
+    assert "tag v1 differs from origin's: left it out" in capsys.readouterr().out
+    assert git(remote, "rev-parse", "refs/naga/tags/v1") == remote_tag
+    assert main(["pull"]) == 0
+    assert "tag v1 differs from origin's: kept this one" in capsys.readouterr().out
+
     assert main(["push", "upstream"]) == 2
     assert "no git remote 'upstream'" in capsys.readouterr().err
 

@@ -176,11 +176,14 @@ def _transfer(args: Any, pushing: bool) -> int:
         print(f"  {len(done['missing'])} snapshot(s) named here {problem}")
         for sha in done["missing"][:5]:
             print(f"    {sha}")
-    for tag in done.get("conflicts", []):
-        print(
-            f"  tag {tag} differs from {done['remote']}'s: kept this one "
-            f"(naga tag --delete {tag}, then naga pull, to take the remote's)"
+    for tag in done["conflicts"]:
+        fix = (
+            f"left it out (git push {done['remote']} +refs/naga/tags/{tag}:refs/naga/tags/{tag} "
+            f"replaces the remote's)"
+            if pushing
+            else f"kept this one (naga tag --delete {tag}, then naga pull, takes the remote's)"
         )
+        print(f"  tag {tag} differs from {done['remote']}'s: {fix}")
     for path in done["unreadable"]:
         print(f"  skipped an unreadable run.lock: {path}")
     return 0

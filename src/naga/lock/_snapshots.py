@@ -484,11 +484,12 @@ def push_snapshots(
     """Push the snapshots that the receipts under ``folder`` name, and every naga tag.
 
     One plain ``git push REMOTE <explicit refspecs>`` (in batches), only of what the remote
-    does not have yet. A tag the remote has at another commit is not overwritten: git refuses.
+    does not have yet. A tag the remote has at another commit is not overwritten: it is left
+    out and listed in ``conflicts``.
 
     Returns:
-        ``{remote, snapshots, tags, already, missing, receipts, unreadable}``: counts sent, already
-        on the remote, and named here but not in this repository.
+        ``{remote, snapshots, tags, already, missing, conflicts, receipts, unreadable}``: counts
+        sent and already on the remote, snapshots named here but not in this repository.
 
     Example:
         >>> push_snapshots("origin")["snapshots"]  # doctest: +SKIP
@@ -502,7 +503,8 @@ def push_snapshots(
         SNAPSHOT_REF_PREFIX + sha for sha in sorted(wanted) if SNAPSHOT_REF_PREFIX + sha in local
     ]
     refs += sorted(ref for ref in local if ref.startswith(TAG_REF_PREFIX))
-    send = [ref for ref in refs if remote_has.get(ref) != local[ref]]
+    conflicts = [ref for ref in refs if remote_has.get(ref, local[ref]) != local[ref]]
+    send = [ref for ref in refs if ref not in remote_has]
     for start in range(0, len(send), _BATCH):
         specs = [f"{ref}:{ref}" for ref in send[start : start + _BATCH]]
         git(["push", "--quiet", remote, *specs], root)
@@ -510,8 +512,9 @@ def push_snapshots(
         "remote": remote,
         "snapshots": sum(ref.startswith(SNAPSHOT_REF_PREFIX) for ref in send),
         "tags": sum(ref.startswith(TAG_REF_PREFIX) for ref in send),
-        "already": len(refs) - len(send),
+        "already": len(refs) - len(send) - len(conflicts),
         "missing": sorted(sha for sha in wanted if SNAPSHOT_REF_PREFIX + sha not in local),
+        "conflicts": [ref.removeprefix(TAG_REF_PREFIX) for ref in conflicts],
         "receipts": receipts,
         "unreadable": unreadable,
     }
