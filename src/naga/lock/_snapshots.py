@@ -347,7 +347,7 @@ def tag_run(
     root = _repo(repo)
     ref = _tag_ref(root, name)
     lock_path = find_lock(run).resolve()
-    named, _ = _collect([lock_path], strict=True)
+    named = list(_named(load_lock(lock_path), lock_path.parent))
     present = _existing(root, (n.sha for n in named))
     parents: list[str] = []
     others = 0
