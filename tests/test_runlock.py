@@ -162,9 +162,10 @@ def test_snapshot_leaves_head_index_branches_and_tree_alone(git_repo: Path) -> N
 
 
 def test_remote_credentials_are_stripped(git_repo: Path) -> None:
-    git(git_repo, "remote", "add", "origin", "https://user:token@example.com/org/repo.git")
-    assert git_state(git_repo)["remote"] == "https://example.com/org/repo.git"
-    assert strip_credentials("git@example.com:org/repo.git") == "git@example.com:org/repo.git"
+    # Only scheme, host, port and path: every `@` of a password, and a token in the query.
+    git(git_repo, "remote", "add", "origin", "https://user:p@ss:tok@example.com/org/r.git?t=1")
+    assert git_state(git_repo)["remote"] == "https://example.com/org/r.git"
+    assert strip_credentials("git@example.com:org/repo.git") == "example.com:org/repo.git"
 
 
 def test_directory_hash_depends_on_paths_and_contents_only(tmp_path: Path) -> None:
@@ -332,7 +333,9 @@ def test_unreadable_or_special_data_files(tmp_path: Path) -> None:
             env={**os.environ, "NAGA_CACHE_DIR": str(shared / "cache")},
         )
         assert done.stdout.startswith("LockError cannot read data file"), done.stdout + done.stderr
-        assert "locked.bin" in done.stdout and "permission denied: fix its permissions" in done.stdout
+        assert (
+            "locked.bin" in done.stdout and "permission denied: fix its permissions" in done.stdout
+        )
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from naga._errors import LockError
-from naga._paths import LOCK_NAME
+from naga._paths import LOCK_NAME, NAGA_DIR
 from naga._yaml import YAMLError, load_yaml, yaml_problem
 
 __all__ = ["LOCK_NAME", "LOCK_VERSION", "compact", "expand", "find_lock", "load_lock"]
@@ -18,6 +18,8 @@ __all__ = ["LOCK_NAME", "LOCK_VERSION", "compact", "expand", "find_lock", "load_
 LOCK_VERSION = 2
 #: In an embedded previous stage: the environment keys left out because the run's own are equal.
 SAME_AS_RUN = "same_as_run"
+#: Inside ``.naga/``: the parsed run.lock, for fast reading (see :func:`write_twin`).
+TWIN_NAME = "lock.json"
 
 
 def compact(prev: dict[str, Any], environment: dict[str, Any]) -> dict[str, Any]:
@@ -84,6 +86,46 @@ def find_lock(path: str | os.PathLike[str]) -> Path:
     return candidate
 
 
+def write_twin(lock_file: Path, text: str, lock: dict[str, Any]) -> None:
+    """Keep the parsed lock beside run.lock (``.naga/lock.json``), keyed by a hash of its text.
+
+    Reading JSON is some 50 times faster than YAML: judging thousands of sweep tasks reads their
+    receipts from here. It is a cache: a missing, partial or outdated twin (the run.lock edited
+    by hand) is ignored, so it is written without fsync.
+    """
+    import json
+
+    import xxhash
+
+    twin = lock_file.parent / NAGA_DIR / TWIN_NAME
+    try:
+        twin.parent.mkdir(parents=True, exist_ok=True)
+        tmp = twin.with_name(f".{TWIN_NAME}.{os.getpid()}.tmp")
+        source = xxhash.xxh3_128_hexdigest(text.encode("utf-8"))
+        tmp.write_text(json.dumps({"source": source, "lock": lock}), encoding="utf-8")
+        os.replace(tmp, twin)
+    except (OSError, TypeError, ValueError):
+        pass  # a cache: a run.lock without its twin reads as YAML
+
+
+def _parsed_twin(lock_file: Path, text: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        with open(lock_file.parent / NAGA_DIR / TWIN_NAME, encoding="utf-8") as handle:
+            twin = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(twin, dict) or not isinstance(twin.get("lock"), dict):
+        return None
+    import xxhash
+
+    if twin.get("source") != xxhash.xxh3_128_hexdigest(text.encode("utf-8")):
+        return None
+    data: dict[str, Any] = twin["lock"]
+    return data
+
+
 def load_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a run.lock back as plain data.
 
@@ -104,7 +146,10 @@ def load_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     lock_file = find_lock(path)
     try:
-        data = load_yaml(lock_file.read_text(encoding="utf-8"))
+        text = lock_file.read_text(encoding="utf-8")
+        data = _parsed_twin(lock_file, text)
+        if data is None:
+            data = load_yaml(text)
     except YAMLError as exc:
         where, problem = yaml_problem(exc)
         raise LockError(
@@ -127,6 +172,6 @@ def load_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
     if version > LOCK_VERSION:
         raise LockError(
             f"{os.fspath(lock_file)!r} has lock_version {version}, newer than this naga reads "
-            f"({LOCK_VERSION}): upgrade naga (pip install -U naga)."
+            f"({LOCK_VERSION}): upgrade naga (the naga-runs distribution)."
         )
     return expand(data)

@@ -11,7 +11,6 @@ named, with their hash, in the receipt instead.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from naga._errors import GitError, LockError
+from naga._urls import strip_credentials
 
 __all__ = [
     "DEFAULT_MAX_FILE_MB",
@@ -44,7 +44,6 @@ _EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 DEFAULT_MAX_FILE_MB = 10.0
 _MAX_FILE_ENV = "NAGA_SNAPSHOT_MAX_FILE_MB"
 _MAX_FILE_KEY = "snapshot_max_file_mb"
-_CREDENTIALS = re.compile(r"(?<=://)[^/@]+@")
 
 
 def git(
@@ -110,11 +109,6 @@ def repo_root(path: str | os.PathLike[str]) -> Path:
         ) from exc
 
 
-def strip_credentials(url: str | None) -> str | None:
-    """``https://user:token@host/x`` -> ``https://host/x``; other URLs unchanged."""
-    return _CREDENTIALS.sub("", url) if url else url
-
-
 def git_state(path: str | os.PathLike[str], *, snapshot: bool = True) -> dict[str, Any]:
     """The ``repos`` entry of a run.lock for the repository holding ``path``.
 
@@ -146,6 +140,13 @@ def git_state(path: str | os.PathLike[str], *, snapshot: bool = True) -> dict[st
         "object_format": head["object_format"],
         "remote": strip_credentials(_remote(root)),
     }
+    submodules = {rel: git_state(root / rel, snapshot=snapshot) for rel in _submodules(root)}
+    if submodules:
+        # `git add -A` stages only a submodule's commit: uncommitted changes inside it would
+        # leave the parent "clean". Each submodule is recorded on its own, and dirties the parent.
+        state["submodules"] = submodules
+        if any(sub["dirty"] for sub in submodules.values()):
+            dirty = state["dirty"] = True
     if dirty and snapshot:
         sha = _commit_snapshot(root, tree, head["commit"])
         state["snapshot"] = sha
@@ -191,6 +192,22 @@ def _head(root: Path) -> dict[str, Any]:
         "branch": branch,
         "object_format": object_format,
     }
+
+
+def _submodules(root: Path) -> list[str]:
+    """The checked-out submodules of the repository at ``root`` (none without .gitmodules)."""
+    if not (root / ".gitmodules").is_file():
+        return []
+    try:
+        out = git(["ls-files", "-s", "-z"], root)
+    except GitError:
+        return []
+    found = []
+    for item in out.split("\0"):
+        meta, _, rel = item.partition("\t")
+        if meta.startswith("160000 ") and rel and (root / rel / ".git").exists():
+            found.append(rel)
+    return found
 
 
 def _unborn_branch(root: Path) -> str | None:

@@ -259,7 +259,11 @@ def _names(folder: str) -> set[str]:
 
 
 def hash_path(
-    path: str | os.PathLike[str], *, name: str | None = None, outputs: bool = False
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    outputs: bool = False,
+    cache: _Cache | None = None,
 ) -> dict[str, Any]:
     """The ``data`` entry of a run.lock for a file or a directory.
 
@@ -267,6 +271,7 @@ def hash_path(
         path: A file or a directory.
         name: Unused; kept for callers that name the entry.
         outputs: Hash a run folder's outputs: nested run folders (other runs) are left out.
+        cache: An open cache to use (and leave open): many calls then share one connection.
 
     Returns:
         ``{path, hash: "xxh3-128:<hex>", size, files}``. naga's own files are never counted.
@@ -281,7 +286,9 @@ def hash_path(
     target = os.fspath(path)
     if not os.path.exists(target):
         raise LockError(f"data path '{target}' does not exist: create it first, or fix the path.")
-    cache = _Cache()
+    own = cache is None
+    if cache is None:
+        cache = _Cache()
     try:
         if os.path.isdir(target):
             with _gc_paused():  # tens of thousands of small tuples: collections cost 10-20%
@@ -297,7 +304,8 @@ def hash_path(
     except OSError as exc:  # unreadable, removed or changed while being hashed, a symlink loop
         raise _read_error(exc, target) from exc
     finally:
-        cache.close()
+        if own:
+            cache.close()
     return {"path": target, "hash": f"{ALGORITHM}:{digest}", "size": size, "files": count}
 
 

@@ -29,7 +29,14 @@ from naga._errors import GitError, NagaError
 from naga.lock._environment import installed_packages
 from naga.lock._format import find_lock, load_lock
 from naga.lock._git import git
-from naga.lock._hashing import ALGORITHM, changed_files, dir_manifest, hash_file, hash_path
+from naga.lock._hashing import (
+    ALGORITHM,
+    _Cache,
+    changed_files,
+    dir_manifest,
+    hash_file,
+    hash_path,
+)
 from naga.lock._used import blob_id
 
 __all__ = ["Change", "Verdict", "judge", "judge_many"]
@@ -116,14 +123,21 @@ def judge(path: str | os.PathLike[str], *, all_changes: bool = False) -> Verdict
     Raises:
         LockError: ``path`` holds no readable run.lock.
     """
-    return _Judge(all_changes).run(find_lock(path).resolve())
+    judge_ = _Judge(all_changes)
+    try:
+        return judge_.run(find_lock(path).resolve())
+    finally:
+        judge_.close()
 
 
 def judge_many(paths: list[str | os.PathLike[str]], *, all_changes: bool = False) -> list[Verdict]:
     """Judge several runs at once, sharing the work: stages of one pipeline and tasks of one
     sweep share code, data and upstreams, each checked once. See :func:`judge`."""
     judge_ = _Judge(all_changes)
-    return [judge_.run(find_lock(p).resolve()) for p in paths]
+    try:
+        return [judge_.run(find_lock(p).resolve()) for p in paths]
+    finally:
+        judge_.close()
 
 
 class _Judge:
@@ -133,6 +147,7 @@ class _Judge:
         # Per run.lock: reset in run() before its code is judged.
         self.packages: dict[str, dict[str, str]] = {}
         self.hashes: dict[tuple[str, bool], str] = {}
+        self.cache: _Cache | None = None
         self.blobs: dict[tuple[str, str], str | None] = {}
         self.used_paths: set[str] = set()
 
@@ -266,13 +281,20 @@ class _Judge:
         return changes
 
     def _hash(self, path: Path, outputs: bool) -> str:
-        key = (os.path.realpath(path), outputs)
+        key = (os.path.abspath(path), outputs)
         if key not in self.hashes:
-            self.hashes[key] = hash_path(path, outputs=outputs)["hash"]
+            if self.cache is None:
+                self.cache = _Cache()  # one connection for every run judged
+            self.hashes[key] = hash_path(path, outputs=outputs, cache=self.cache)["hash"]
         return self.hashes[key]
 
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
     def _blob(self, path: Path, fmt: str) -> str | None:
-        key = (os.path.realpath(path), fmt)
+        key = (os.path.abspath(path), fmt)
         if key not in self.blobs:
             self.blobs[key] = blob_id(path, fmt)
         return self.blobs[key]

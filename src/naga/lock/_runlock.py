@@ -15,7 +15,7 @@ from naga._errors import ConfigError, LockError
 from naga._paths import LOCK_NAME
 from naga._yaml import dump_yaml
 from naga.lock._environment import environment_state
-from naga.lock._format import LOCK_VERSION, compact, expand, find_lock, load_lock
+from naga.lock._format import LOCK_VERSION, compact, expand, find_lock, load_lock, write_twin
 from naga.lock._git import git_state, repo_root
 from naga.lock._hashing import ALGORITHM, hash_file, hash_path
 from naga.lock._used import imported_distributions, used_files
@@ -157,6 +157,7 @@ def runlock(
     text = dump_yaml(lock)
     _clean_stale_temps(target)
     atomic_write_text(target, text)
+    write_twin(target, text, lock)
     return expand(lock)  # as load_lock reads it back
 
 
