@@ -67,6 +67,13 @@ def wall(argv: list[str], cwd: str) -> float:
     return time.perf_counter() - start
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is not installed
+        return False
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "naga_task.py").write_text(NAGA)
@@ -94,7 +101,7 @@ def main() -> None:
                     tmp,
                 ),
             }
-            if importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is not None:
+            if _installed("hydra_plugins.hydra_joblib_launcher"):
                 results["hydra joblib launcher (2 jobs)"] = wall(
                     [
                         sys.executable,

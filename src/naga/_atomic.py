@@ -9,7 +9,7 @@ __all__ = ["atomic_write_bytes", "atomic_write_text"]
 
 
 def atomic_write_bytes(
-    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None
+    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None, durable: bool = True
 ) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename.
 
@@ -24,6 +24,9 @@ def atomic_write_bytes(
         mode: Permission bits of the new file, exactly. By default the file gets what ``open``
             gives a new file: ``0o666`` less the process's umask (``0o644`` under the usual
             umask 022, ``0o600`` under umask 077).
+        durable: fsync the file and its folder (the default). ``False`` keeps the write atomic
+            for every reader (a killed process leaves the old file or the new one) but lets a
+            crash of the machine lose it: for state that is rewritten often, like a run record.
 
     Raises:
         OSError: The folder or the file cannot be written (the caller names the fix).
@@ -40,7 +43,8 @@ def atomic_write_bytes(
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, target)
@@ -50,14 +54,20 @@ def atomic_write_bytes(
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(folder)
+    if durable:
+        _fsync_dir(folder)
 
 
 def atomic_write_text(
-    path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8", mode: int | None = None
+    path: str | os.PathLike[str],
+    text: str,
+    *,
+    encoding: str = "utf-8",
+    mode: int | None = None,
+    durable: bool = True,
 ) -> None:
     """Write ``text`` to ``path`` atomically; see :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode(encoding), mode=mode)
+    atomic_write_bytes(path, text.encode(encoding), mode=mode, durable=durable)
 
 
 def _create_temp(target: str, folder: str, mode: int) -> tuple[int, str]:

@@ -58,7 +58,10 @@ class RunRecord:
         self._clock = time.monotonic()
 
     def _write(self) -> None:
-        atomic_write_text(self.file, json.dumps(self.data, indent=2, default=str) + "\n")
+        # Rewritten twice a run: atomic for every reader, without the cost of two fsyncs.
+        atomic_write_text(
+            self.file, json.dumps(self.data, indent=2, default=str) + "\n", durable=False
+        )
 
     def finish(self, status: str, error: BaseException | None = None) -> None:
         """Write how the run ended: ``done``, ``failed`` or ``interrupted``, and the failure."""
