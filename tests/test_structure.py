@@ -165,3 +165,17 @@ def test_package_all_is_complete(name: str) -> None:
     }
     missing = sorted(public - set(module.__all__))
     assert missing == [], f"{name} defines public names missing from __all__: {missing}"
+
+
+def test_docs_api_lists_every_export() -> None:
+    # The docs describe what the packages export: docs/api.md is generated from every __all__.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "api_docs", SRC.parents[1] / "scripts" / "api_docs.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    written = (SRC.parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
+    assert written == module.render(), "run: python scripts/api_docs.py > docs/api.md"
