@@ -268,3 +268,24 @@ def test_a_dirty_submodule_dirties_the_parent_and_is_recorded(tmp_path: Path) ->
     assert sub["commit"] == git(app / "lib", "rev-parse", "HEAD").strip()
     snapshot_file = git(app / "lib", "show", f"{sub['snapshot']}:util.py")
     assert snapshot_file == "X = 2\n"  # the submodule's own snapshot holds the edit
+
+
+def test_unusable_sqlite_stores_are_clear_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: a store under a regular file died in MLflow's mkdir (FileExistsError), and a
+    # corrupt sqlite file with sqlalchemy's DatabaseError: tracebacks, exit 1.
+    pytest.importorskip("mlflow")
+    run = tmp_path / "run"
+    run.mkdir()
+    runlock(config={"a": 1}, runlock_path=run / "run.lock")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "corrupt.db").write_text("not a database at all")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    for uri, expected in (
+        (f"sqlite:///{tmp_path}/afile/mlflow.db", "which is a file, not a folder"),
+        (f"sqlite:///{tmp_path}/corrupt.db", "is not a usable sqlite database"),
+    ):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        assert main(["log", str(run)]) == 2
+        assert expected in capsys.readouterr().err

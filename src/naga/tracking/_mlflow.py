@@ -256,15 +256,47 @@ def _client(uri: str) -> Any:
         # (alembic migrations race): the first contact is serialised with a lock beside it.
         # The lock lives in naga's cache, keyed by the store's path, not beside the user's files.
         db = os.path.abspath(uri[len("sqlite:///") :])
+        _check_sqlite_path(db)
         with _file_lock(Path(cache_dir()) / "locks" / f"mlflow-{logical_hash(Path(db))}.lock"):
-            client = MlflowClient(uri)
-            client.search_experiments(max_results=1)
+            try:
+                client = MlflowClient(uri)
+                client.search_experiments(max_results=1)
+            except Exception as exc:  # sqlalchemy's or sqlite's own error: a corrupt store
+                if type(exc).__name__ == "MlflowException":
+                    raise
+                raise TrackingError(
+                    f"the MLflow store {db} cannot be opened ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0]}): it is not a usable sqlite database; move it "
+                    f"aside, or set MLFLOW_TRACKING_URI to another file.",
+                    path=db,
+                ) from exc
         _OPENED.add(uri)
         return client
     client = MlflowClient(uri)
     if "://" not in uri or uri.startswith("file:"):
         client.search_experiments(max_results=1)  # a refused file store says so here
     return client
+
+
+def _check_sqlite_path(db: str) -> None:
+    """A sqlite store under a regular file (or a folder where the file should be) is said
+    plainly: MLflow would fail creating its folder with a bare FileExistsError."""
+    for parent in Path(db).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise TrackingError(
+                    f"the MLflow store {db} lies under '{parent}', which is a file, not a "
+                    f"folder: set MLFLOW_TRACKING_URI to a path in a folder "
+                    f"(sqlite:///mlflow.db).",
+                    path=str(parent),
+                )
+            break
+    if os.path.isdir(db):
+        raise TrackingError(
+            f"the MLflow store {db} is a folder: set MLFLOW_TRACKING_URI to a sqlite file "
+            f"(sqlite:///{os.path.join(db, 'mlflow.db')}).",
+            path=db,
+        )
 
 
 def _experiment_id(client: Any, uri: str, name: str | None) -> str:
