@@ -9,10 +9,16 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   command -v git >/dev/null || need+=(git)
+  # naga dag renders svg, png and html with Graphviz; its html page is checked in Chromium.
+  command -v dot >/dev/null || need+=(graphviz)
+  command -v chromium >/dev/null || need+=(chromium)
   if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   fi
 fi
+# Installed here: their tests must run, not skip.
+if command -v dot >/dev/null; then export NAGA_REQUIRE_GRAPHVIZ="${NAGA_REQUIRE_GRAPHVIZ:-1}"; fi
+if command -v chromium >/dev/null; then export NAGA_REQUIRE_CHROMIUM="${NAGA_REQUIRE_CHROMIUM:-1}"; fi
 
 python3 -m venv .venv-test
 .venv-test/bin/python -m pip install -q --upgrade pip

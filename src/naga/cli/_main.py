@@ -23,6 +23,8 @@ EPILOG = """examples:
   naga status results/process          is the run still reproducible? (exit 0 yes, 1 no)
   naga diff results/a results/b        what differs between two runs
   naga ls results                      the runs under a folder
+  naga ls results --table --sort -acc  the runs as a table: differing config keys, metrics
+  naga dag results/evaluate            the lineage of runs (mermaid, dot, svg, png, html)
   naga log results/process             log a run to MLflow (like mlflow_lock)
 """
 
@@ -76,6 +78,24 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument(
         "--status", action="store_true", help="also check whether each run is reproducible"
     )
+    table = ls.add_argument_group(
+        "table",
+        "a row per run: status, duration, the config keys that differ, the metrics of "
+        "result.json (any of these options implies --table)",
+    )
+    table.add_argument("--table", action="store_true", help="show the runs as a table")
+    table.add_argument(
+        "--sort", metavar="KEY", help="sort by a column, -KEY descending (several: -acc,lr)"
+    )
+    table.add_argument(
+        "--filter",
+        action="append",
+        metavar="'KEY OP VALUE'",
+        help="keep the runs where KEY OP VALUE holds (OP: == != < <= > >=); repeatable",
+    )
+    table.add_argument("--columns", metavar="A,B,C", help="show these columns, in this order")
+    table.add_argument("--csv", action="store_true", help="print CSV (raw values)")
+    table.add_argument("--md", action="store_true", help="print a markdown table")
     log = add(
         "log",
         "log run directories to MLflow, as mlflow_lock does",
@@ -85,6 +105,22 @@ def _parser() -> argparse.ArgumentParser:
     log.add_argument(
         "--experiment", help="MLflow experiment name (default MLFLOW_EXPERIMENT_NAME or MLflow's)"
     )
+    dag = add(
+        "dag",
+        "draw the lineage of runs: upstream stages to downstream, coloured fresh, stale, "
+        "failed or running",
+        "naga dag results/evaluate --format svg -o lineage.svg",
+    )
+    dag.add_argument(
+        "paths", nargs="+", metavar="PATH", help="run folders, or folders holding runs"
+    )
+    dag.add_argument(
+        "--format",
+        choices=["mermaid", "dot", "svg", "png", "html", "text"],
+        help="mermaid (default when not a terminal, or from -o's extension), dot; svg, png "
+        "and html need Graphviz; text (default on a terminal)",
+    )
+    dag.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
     add_snapshot_parsers(add)
     return parser
 
@@ -103,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         True
     """
     try:
-        args = _parser().parse_args(argv)
+        args = _parser().parse_args(_dash_values(sys.argv[1:] if argv is None else argv))
         return int(_COMMANDS[args.command](args))
     except NagaError as error:
         return report(error)
@@ -113,6 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `naga ls | head`: the reader left, nothing is wrong
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return 0
+
+
+def _dash_values(argv: list[str]) -> list[str]:
+    """``--sort -acc`` as typed: argparse would take ``-acc`` for an option, so it is joined
+    into ``--sort=-acc`` before parsing."""
+    if "--sort" not in argv:
+        return argv
+    from naga.cli._table import join_dash_values
+
+    return join_dash_values(argv)
 
 
 def _color(text: str, code: str) -> str:
@@ -246,6 +292,10 @@ def _ls(args: Any) -> int:
         raise NagaError(
             f"'{args.root}' is not a directory: pass a folder that holds runs.", path=args.root
         )
+    if args.table or args.sort or args.filter or args.columns or args.csv or args.md:
+        from naga.cli._table import show_table
+
+        return show_table(args, root, _find_runs)
     rows: list[dict[str, Any]] = []
     for folder in _find_runs(root):
         record = read_record(folder) or {}
@@ -320,4 +370,17 @@ def _log(args: Any) -> int:
     return 0
 
 
-_COMMANDS = {"status": _status, "diff": _diff, "ls": _ls, "log": _log, **SNAPSHOT_COMMANDS}
+def _dag(args: Any) -> int:
+    from naga.cli._dag import show_dag
+
+    return show_dag(args)
+
+
+_COMMANDS = {
+    "status": _status,
+    "diff": _diff,
+    "ls": _ls,
+    "dag": _dag,
+    "log": _log,
+    **SNAPSHOT_COMMANDS,
+}

@@ -1,0 +1,593 @@
+"""``naga ls ROOT --table``: the runs under a folder as one comparison table.
+
+Like ``dvc exp show --only-changed``: a row per run, with its status, duration, the config keys
+that differ between the listed runs and the run's metrics (its ``result.json``). Reading stays
+cheap: a run.lock is searched for its top-level ``config:`` block and only that block is parsed
+(the rest of a receipt, its environment and embedded upstream stages, is ten to a hundred times
+larger); the record and the result are small JSON files.
+
+Rich is imported only when the table is printed to a terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from naga._errors import NagaError, did_you_mean, report
+from naga._paths import CONFIG_NAME, LOCK_NAME, TASKS_NAME
+from naga._plain import flatten
+from naga._record import is_metrics, read_record, read_result
+from naga._yaml import YAMLError, load_json, load_yaml
+from naga.cli._compare import _identity_keys
+
+__all__ = [
+    "BASE_COLUMNS",
+    "Run",
+    "Table",
+    "build_table",
+    "cell_text",
+    "join_dash_values",
+    "parse_filter",
+    "print_rich",
+    "read_config",
+    "read_runs",
+    "render_csv",
+    "render_json",
+    "render_markdown",
+    "render_text",
+    "show_table",
+]
+
+#: The columns every table has, in order; ``fresh`` and ``reason`` only with ``--status``.
+BASE_COLUMNS = ("run", "status", "duration", "fresh", "reason")
+_OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
+_FILTER = re.compile(
+    r"^\s*(?P<key>[^\s=!<>]+)\s*(?P<op>==|!=|<=|>=|<|>)\s*(?P<value>[^\s=!<>].*?)?\s*$"
+)
+#: A line of a run.lock that starts a top-level key (or ends the document).
+_TOP_LEVEL = re.compile(r"^[^\s#-]", re.MULTILINE)
+_CONFIG_LINE = re.compile(r"^config:", re.MULTILINE)
+_MISSING = object()
+
+
+class Run:
+    """One row: a run folder (or a sweep task not started yet) and what the table shows of it."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.folder = folder
+        self.name = name
+        self.status = "-"
+        self.duration: float | None = None
+        self.config: dict[str, Any] = {}
+        self.identity: set[str] = set()
+        self.metrics: dict[str, Any] = {}
+        self.has_lock = False
+        self.error: str | None = None
+        self.fresh: str | None = None
+        self.reason: str | None = None
+
+
+def read_config(lock_file: Path) -> dict[str, Any]:
+    """The ``config`` of a run.lock, parsing only its ``config:`` block when the file allows.
+
+    Falls back to the whole file (:func:`naga.lock.load_lock`) when the block cannot be read on
+    its own (an alias defined elsewhere, no ``config:`` line), so a corrupt receipt raises the
+    same :class:`~naga.LockError` as everywhere else.
+    """
+    try:
+        text = lock_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    start = _CONFIG_LINE.search(text)
+    if start is not None and text.startswith("lock_version:"):
+        following = _TOP_LEVEL.search(text, start.end())
+        block = text[start.start() : following.start() if following else len(text)]
+        try:
+            parsed = load_yaml(block)
+        except YAMLError:
+            parsed = None
+        if isinstance(parsed, dict) and set(parsed) == {"config"}:
+            config = parsed["config"]
+            return config if isinstance(config, dict) else {}
+    from naga.lock import load_lock
+
+    config = load_lock(lock_file).get("config")
+    return config if isinstance(config, dict) else {}
+
+
+def _config_json(folder: Path) -> dict[str, Any]:
+    try:
+        data = load_json((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _read_run(folder: Path, name: str, fallback: dict[str, Any] | None = None) -> Run:
+    """The row of ``folder``; ``fallback`` is its tasks.yaml entry (status, result) if any."""
+    run = Run(folder, name)
+    record = read_record(folder)
+    run.has_lock = (folder / LOCK_NAME).is_file()
+    if record is not None:
+        run.status = str(record.get("status"))
+        duration = record.get("duration_s")
+        run.duration = float(duration) if isinstance(duration, (int, float)) else None
+    elif fallback is not None and fallback.get("status"):
+        run.status = str(fallback["status"])
+    elif run.has_lock:
+        run.status = "done"  # a receipt written without a clicfg record
+    config: dict[str, Any] = {}
+    if run.has_lock:
+        try:
+            config = read_config(folder / LOCK_NAME)
+        except NagaError as error:  # one broken receipt must not hide the other runs
+            report(error)
+            run.error = str(error)
+            run.status = "unreadable"
+    else:
+        config = _config_json(folder)
+    run.identity = _identity_keys(config)
+    run.config = flatten(config)
+    result = read_result(folder)
+    if result is None and fallback is not None:
+        result = fallback.get("result")
+    if is_metrics(result):
+        run.metrics = dict(result)
+    return run
+
+
+def _task_folder(sweep: Path, entry: dict[str, Any]) -> Path:
+    """Where a task of the sweep in ``sweep`` ran. Its save_dir is relative to the directory the
+    sweep was started from, unknown here: the task's folder is looked for in the sweep folder
+    by its name (``<sweep>/<label>``, where sweeps put tasks), then from the current directory."""
+    save_dir = entry.get("save_dir")
+    label = str(entry.get("label", ""))
+    if not isinstance(save_dir, str) or not save_dir:
+        return sweep / label
+    given = Path(save_dir)
+    candidates = [given] if given.is_absolute() else [sweep / given.name, given]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    return candidates[0]
+
+
+def _sweep_tasks(sweep: Path) -> list[dict[str, Any]] | None:
+    try:
+        data = load_yaml((sweep / TASKS_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError):
+        return None
+    tasks = data.get("tasks") if isinstance(data, dict) else None
+    if not isinstance(tasks, list):
+        return None
+    return [t for t in tasks if isinstance(t, dict)]
+
+
+def _name(folder: Path, root: Path) -> str:
+    if folder == root:
+        return os.fspath(root)
+    try:
+        return folder.relative_to(root).as_posix()
+    except ValueError:
+        return os.fspath(folder)
+
+
+def read_runs(root: Path, find_runs: Callable[[Path], list[Path]]) -> list[Run]:
+    """A row per run under ``root``; a sweep folder (holding tasks.yaml) lists its tasks, in
+    their order, the ones not started yet included."""
+    tasks = _sweep_tasks(root) if (root / TASKS_NAME).is_file() else None
+    if tasks is not None:
+        folders = [(_task_folder(root, t), t) for t in tasks]
+        return [_read_run(folder, _name(folder, root), task) for folder, task in folders]
+    return [_read_run(folder, _name(folder, root)) for folder in find_runs(root)]
+
+
+def _judge(runs: list[Run]) -> None:
+    """Fill ``fresh`` and ``reason``, judging the runs together (shared work)."""
+    from naga.lock import judge, judge_many
+
+    judged = [r for r in runs if r.has_lock and r.error is None]
+    try:
+        verdicts = judge_many([r.folder for r in judged])
+    except NagaError:  # a receipt whose config read but whose rest is broken: judge one by one
+        verdicts = []
+        for run in judged:
+            try:
+                verdicts.append(judge(run.folder))
+            except NagaError as error:
+                report(error)
+                run.error = str(error)
+                run.status = "unreadable"
+        judged = [r for r in judged if r.error is None]
+    for run, verdict in zip(judged, verdicts, strict=True):
+        run.fresh = "stale" if verdict.stale else "fresh"
+        run.reason = verdict.first_reason() or None
+
+
+class Table:
+    """The columns and the rows' raw values (``None`` where a run has no value)."""
+
+    def __init__(self, columns: list[str], rows: list[list[Any]]) -> None:
+        self.columns = columns
+        self.rows = rows
+
+
+def _lookup(runs: list[Run], with_status: bool) -> dict[str, Callable[[Run], Any]]:
+    """Every name a ``--sort``, ``--filter`` or ``--columns`` may use, and how to get its value.
+
+    A metric named like a config key is ``result.<key>``; every config key is also
+    ``config.<key>`` and every metric ``result.<key>``.
+    """
+    getters: dict[str, Callable[[Run], Any]] = {
+        "run": lambda r: r.name,
+        "status": lambda r: r.status,
+        "duration": lambda r: r.duration,
+    }
+    if with_status:
+        getters["fresh"] = lambda r: r.fresh
+        getters["reason"] = lambda r: r.reason
+    config_keys = dict.fromkeys(k for r in runs for k in r.config)
+    metric_keys = dict.fromkeys(k for r in runs for k in r.metrics)
+    for key in config_keys:
+        getter = _config_getter(key)
+        getters.setdefault(key, getter)
+        getters[f"config.{key}"] = getter
+    for key in metric_keys:
+        getter = _metric_getter(key)
+        getters[key if key not in getters else f"result.{key}"] = getter
+        getters[f"result.{key}"] = getter
+    return getters
+
+
+def _config_getter(key: str) -> Callable[[Run], Any]:
+    return lambda r: r.config.get(key, _MISSING)
+
+
+def _metric_getter(key: str) -> Callable[[Run], Any]:
+    return lambda r: r.metrics.get(key, _MISSING)
+
+
+def _unknown(kind: str, name: str, known: Iterable[str], hint: str) -> NagaError:
+    names = [n for n in known if not n.startswith(("config.", "result."))]
+    return NagaError(
+        f"{kind}: no column '{name}'.{did_you_mean(name, known)} {hint} "
+        f"(columns: {', '.join(names)}).",
+        key=name,
+        choices=names,
+    )
+
+
+def parse_filter(text: str) -> tuple[str, str, Any, str]:
+    """``'acc >= 0.9'`` as ``("acc", ">=", 0.9, "0.9")``: the value typed like a YAML scalar,
+    and as written (compared with a column of text).
+
+    Example:
+        >>> parse_filter("status == done")
+        ('status', '==', 'done', 'done')
+    """
+    match = _FILTER.match(text)
+    if match is None or not match["value"]:
+        raise NagaError(
+            f"--filter '{text}': expected KEY OP VALUE with OP one of {', '.join(_OPERATORS)} "
+            f"(for example --filter 'acc >= 0.9' or --filter 'status == done').",
+            value=text,
+            choices=list(_OPERATORS),
+        )
+    written = match["value"]
+    try:
+        value = load_yaml(written)
+    except YAMLError:
+        value = written
+    if isinstance(value, str):
+        written = value  # 'a b' quoted in the filter: the text inside the quotes
+    return match["key"], match["op"], value, written
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _equal(actual: Any, wanted: Any) -> bool:
+    if isinstance(actual, bool) or isinstance(wanted, bool):
+        return actual is wanted
+    return bool(actual == wanted)
+
+
+def _matches(actual: Any, op: str, wanted: Any, written: str) -> bool:
+    """Whether a run's value passes ``op wanted``; a run without the value passes only
+    ``!= VALUE`` (and ``== null``), and numbers and text have no order between them."""
+    if actual is _MISSING or actual is None:
+        return (op == "==" and wanted is None) or (op == "!=" and wanted is not None)
+    if isinstance(actual, str):
+        wanted = written  # a text column: `run == lr=0.1`, `host == 10.0.0.1`
+    if op in ("==", "!="):
+        return _equal(actual, wanted) == (op == "==")
+    if not (_number(actual) and _number(wanted)) and not (
+        isinstance(actual, str) and isinstance(wanted, str)
+    ):
+        return False
+    if op == "<":
+        return bool(actual < wanted)
+    if op == "<=":
+        return bool(actual <= wanted)
+    if op == ">":
+        return bool(actual > wanted)
+    return bool(actual >= wanted)
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if value is _MISSING or value is None:
+        return (3, 0)
+    if _number(value):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    return (2, json.dumps(value, sort_keys=True, default=str))
+
+
+def _sort(runs: list[Run], spec: str, getters: dict[str, Callable[[Run], Any]]) -> list[Run]:
+    """Stable sorts, last key first; a run without the value goes last either way."""
+    keys = [k.strip() for k in spec.split(",") if k.strip()]
+    for key in reversed(keys):
+        name = key[1:] if key.startswith("-") else key
+        if name not in getters:
+            raise _unknown("--sort", name, getters, "Sort by a column, '-name' for descending")
+        get = getters[name]
+        present = [r for r in runs if _sort_key(get(r))[0] < 3]
+        absent = [r for r in runs if _sort_key(get(r))[0] == 3]
+        present.sort(key=_key_of(get), reverse=key.startswith("-"))
+        runs = present + absent
+    return runs
+
+
+def _key_of(get: Callable[[Run], Any]) -> Callable[[Run], tuple[int, Any]]:
+    return lambda run: _sort_key(get(run))
+
+
+def _differing(runs: list[Run]) -> list[str]:
+    """The config keys whose value is not the same in every run (a run's identity aside).
+    A run whose config is unknown (a sweep task not started yet) is left out of the comparison."""
+    runs = [r for r in runs if r.config]
+    identity = set().union(*(r.identity for r in runs)) if runs else set()
+    keys = [k for k in dict.fromkeys(k for r in runs for k in r.config) if k not in identity]
+    out = []
+    for key in keys:
+        values = {json.dumps(r.config.get(key, "\0missing"), sort_keys=True) for r in runs}
+        if len(values) > 1:
+            out.append(key)
+    return out
+
+
+def build_table(
+    runs: list[Run],
+    *,
+    with_status: bool = False,
+    filters: Iterable[str] = (),
+    sort: str | None = None,
+    columns: str | None = None,
+) -> Table:
+    """Filter, sort and pick the columns of ``runs``.
+
+    Raises:
+        NagaError: A bad filter, or a sort key or column no run has (with the closest name).
+    """
+    getters = _lookup(runs, with_status)
+    for text in filters:
+        key, op, wanted, written = parse_filter(text)
+        if key not in getters:
+            raise _unknown(f"--filter '{text}'", key, getters, "Filter on a column")
+        get = getters[key]
+        runs = [r for r in runs if _matches(get(r), op, wanted, written)]
+    if sort:
+        runs = _sort(runs, sort, getters)
+    if columns:
+        names = [c.strip() for c in columns.split(",") if c.strip()]
+        for name in names:
+            if name not in getters:
+                raise _unknown("--columns", name, getters, "Pick columns by name")
+    else:
+        names = ["run", "status", "duration"]
+        if with_status:
+            names += ["fresh"] + (["reason"] if any(r.reason for r in runs) else [])
+        names += [k if k not in BASE_COLUMNS else f"config.{k}" for k in _differing(runs)]
+        config_keys = {k for r in runs for k in r.config}
+        for key in dict.fromkeys(k for r in runs for k in r.metrics):
+            names.append(f"result.{key}" if key in config_keys or key in BASE_COLUMNS else key)
+    rows = [[_raw(getters[n](r)) for n in names] for r in runs]
+    return Table(names, rows)
+
+
+def _raw(value: Any) -> Any:
+    return None if value is _MISSING else value
+
+
+def cell_text(value: Any, column: str = "") -> str:
+    """A value as a table shows it: ``-`` for none, durations as ``1m05s``, short floats."""
+    if value is None:
+        return "-"
+    if column == "duration" and _number(value):
+        return _duration(float(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        text = f"{value:.6g}"
+        return text + ".0" if text.lstrip("-").isdigit() else text  # 1.0, not the int 1
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"), default=str)
+    return str(value)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _numeric(table: Table, index: int) -> bool:
+    values = [row[index] for row in table.rows if row[index] is not None]
+    return bool(values) and all(_number(v) for v in values)
+
+
+_STYLES = {
+    "done": "green",
+    "fresh": "green",
+    "failed": "red",
+    "died": "red",
+    "unreadable": "red",
+    "timeout": "red",
+    "running": "cyan",
+    "stale": "yellow",
+    "interrupted": "yellow",
+}
+
+
+def render_text(table: Table) -> str:
+    """Plain aligned columns, numbers to the right: for pipes, files and logs."""
+    cells = [table.columns] + [
+        [cell_text(v, c) for v, c in zip(row, table.columns, strict=True)] for row in table.rows
+    ]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(table.columns))]
+    right = [_numeric(table, i) for i in range(len(table.columns))]
+    lines = []
+    for line in cells:
+        parts = [
+            cell.rjust(w) if r else cell.ljust(w)
+            for cell, w, r in zip(line, widths, right, strict=True)
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(table: Table) -> str:
+    """A GitHub markdown table."""
+
+    def esc(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    rule = ["---:" if _numeric(table, i) else "---" for i in range(len(table.columns))]
+    lines = [
+        "| " + " | ".join(esc(c) for c in table.columns) + " |",
+        "| " + " | ".join(rule) + " |",
+    ]
+    for row in table.rows:
+        cells = [esc(cell_text(v, c)) for v, c in zip(row, table.columns, strict=True)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _machine(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def render_csv(table: Table) -> str:
+    """CSV with raw values: durations in seconds, lists and mappings as JSON, nothing as empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(
+            [
+                ""
+                if v is None
+                else json.dumps(v, default=str)
+                if isinstance(v, (list, dict))
+                else cell_text(v)
+                if isinstance(v, bool)
+                else _machine(v)
+                for v in row
+            ]
+        )
+    return out.getvalue()
+
+
+def render_json(table: Table) -> str:
+    """A JSON list of ``{column: raw value}``: durations in seconds, ``null`` when absent."""
+    rows = [{c: _machine(v) for c, v in zip(table.columns, row, strict=True)} for row in table.rows]
+    return json.dumps(rows, indent=2, default=str) + "\n"
+
+
+def print_rich(table: Table) -> None:
+    """The table on a terminal, with rich (imported here only)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    shown = RichTable(box=box.SIMPLE_HEAD, header_style="bold")
+    for i, column in enumerate(table.columns):
+        shown.add_column(column, justify="right" if _numeric(table, i) else "left")
+    for row in table.rows:
+        cells = []
+        for value, column in zip(row, table.columns, strict=True):
+            text = cell_text(value, column)
+            style = _STYLES.get(text, "") if column in ("status", "fresh") else ""
+            cells.append(Text(text, style=style))
+        shown.add_row(*cells)
+    Console().print(shown)
+
+
+def show_table(args: Any, root: Path, find_runs: Callable[[Path], list[Path]]) -> int:
+    """``naga ls ROOT --table``: print the table in the format asked; 2 when a receipt was
+    unreadable (said on stderr, its row kept), else 0."""
+    runs = read_runs(root, find_runs)
+    wants_status = bool(args.status) or any(
+        re.search(r"\b(fresh|reason)\b", text or "")
+        for text in (args.sort, args.columns, *(args.filter or []))
+    )
+    if wants_status:
+        _judge(runs)
+    table = build_table(
+        runs,
+        with_status=wants_status,
+        filters=args.filter or (),
+        sort=args.sort,
+        columns=args.columns,
+    )
+    if args.json:
+        sys.stdout.write(render_json(table))
+    elif args.csv:
+        sys.stdout.write(render_csv(table))
+    elif args.md:
+        sys.stdout.write(render_markdown(table))
+    elif sys.stdout.isatty() and table.rows:
+        print_rich(table)
+    else:
+        sys.stdout.write(render_text(table))
+    return 2 if any(r.error for r in runs) else 0
+
+
+def join_dash_values(argv: list[str], options: tuple[str, ...] = ("--sort",)) -> list[str]:
+    """``--sort -acc`` as ``--sort=-acc``: argparse would read ``-acc`` as an option.
+
+    Example:
+        >>> join_dash_values(["ls", "--sort", "-acc", "results"])
+        ['ls', '--sort=-acc', 'results']
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out += argv[i:]
+            break
+        if arg in options and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
