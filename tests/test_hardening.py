@@ -289,3 +289,146 @@ def test_unusable_sqlite_stores_are_clear_errors(
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         assert main(["log", str(run)]) == 2
         assert expected in capsys.readouterr().err
+
+
+# -- Dask: a task's side effects happen once, each log holds its own task ------------------
+
+DASK_SCRIPT = """
+import os, sys, time
+from naga import clicfg
+
+
+class Config:
+    save_dir = "results/d"
+    n = 0
+
+
+@clicfg(config_class=Config)
+def main(cfg):
+    with open("ran.log", "a") as f:
+        f.write(f"{cfg.n}\\n")
+    print(f"task {cfg.n} says hello", flush=True)
+    time.sleep(0.5)
+    if cfg.n == 0:
+        os.kill(os.getpid(), 11)  # a segfault in native code
+    print(f"task {cfg.n} says bye", flush=True)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def _dask_project(tmp_path: Path) -> Path:
+    (tmp_path / "d.py").write_text(DASK_SCRIPT)
+    (tmp_path / "tasks.txt").write_text("0\n1\n2\n3\n")
+    return tmp_path
+
+
+def _dask_sweep(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "d.py", "--tasks", "tasks.txt", "--task_to", "n", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_dask_a_segfaulting_task_fails_alone_and_nothing_runs_twice(tmp_path: Path) -> None:
+    # Before: on `--dask --n_jobs 2` the segfault killed the Dask worker: an innocent task that
+    # never started failed with KilledWorker, and finished tasks ran twice.
+    pytest.importorskip("distributed")
+    folder = _dask_project(tmp_path)
+    done = _dask_sweep(folder, "--dask", "--n_jobs", "2")
+    assert done.returncode == 1, done.stderr
+    state = yaml.safe_load((folder / "results/d/tasks.yaml").read_text())
+    statuses = {t["label"]: t["status"] for t in state["tasks"]}
+    assert statuses == {"n=0": "failed", "n=1": "done", "n=2": "done", "n=3": "done"}
+    assert "KilledWorker" not in done.stderr
+    assert sorted((folder / "ran.log").read_text().split()) == ["0", "1", "2", "3"]
+
+
+def test_dask_multithreaded_worker_keeps_each_log_its_own(tmp_path: Path) -> None:
+    # Before: with `dask worker --nthreads 4`, tasks swapped the process-wide stdout and cwd,
+    # and every task's output went into one task's log.
+    pytest.importorskip("distributed")
+    import shutil
+    import socket
+    import time as clock
+
+    folder = _dask_project(tmp_path)
+    (folder / "tasks.txt").write_text("1\n2\n3\n4\n")
+    dask = shutil.which("dask", path=os.path.dirname(sys.executable))
+    assert dask is not None
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    logs = open(tmp_path / "dask.log", "w")  # noqa: SIM115
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=logs,
+            stderr=logs,
+        ),
+        subprocess.Popen(
+            [dask, "worker", address, "--nworkers", "1", "--nthreads", "4", "--no-dashboard"],
+            stdout=logs,
+            stderr=logs,
+        ),
+    ]
+    try:
+        from distributed import Client
+
+        deadline = clock.monotonic() + 120
+        while True:
+            try:
+                with Client(address, timeout="5s") as client:
+                    client.wait_for_workers(1, timeout=60)
+                break
+            except (OSError, TimeoutError):
+                assert clock.monotonic() < deadline
+                clock.sleep(1)
+        done = _dask_sweep(folder, "--dask", address)
+        assert done.returncode == 0, done.stderr
+        for n in (1, 2, 3, 4):
+            log = (folder / f"results/d/logs/n={n}.log").read_text()
+            assert f"task {n} says hello" in log and f"task {n} says bye" in log
+            others = [m for m in (1, 2, 3, 4) if m != n]
+            assert not any(f"task {m} says" in log for m in others), log
+        assert sorted((folder / "ran.log").read_text().split()) == ["1", "2", "3", "4"]
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        logs.close()
+
+
+def test_dask_a_finished_outcome_is_not_computed_again(tmp_path: Path) -> None:
+    # Dask computes a task again when the worker holding its result dies: the outcome recorded
+    # before returning is returned instead of running the task a second time.
+    from naga.launch._backend import Entry, Task, TaskStatus
+    from naga.launch._process import outcome_file, run_isolated
+
+    folder = _dask_project(tmp_path)
+    entry = Entry(str(folder / "d.py"), "__main__", "main")  # as the sweep names a script
+    task = Task(
+        1,
+        "k1",
+        "n=1",
+        {"n": 1, "save_dir": str(folder / "results/d/n=1")},
+        str(folder / "results/d/logs/n=1.log"),
+        entry,
+        str(folder),
+        None,
+    )
+    first = run_isolated(task)
+    assert first.status is TaskStatus.DONE and Path(outcome_file(task)).is_file()
+    again = run_isolated(task)  # as Dask's recomputation would call it
+    assert again == first
+    assert (folder / "ran.log").read_text().split() == ["1"]

@@ -5,13 +5,19 @@ sweep's folder at the same paths, as on a shared file system); ``--dask`` alone 
 ``LocalCluster`` of ``--n_jobs`` worker processes. Tasks are submitted with ``retries=0``. On the
 local cluster a worker killed by its task fails only that task (``allowed-failures`` is 0); an
 external scheduler applies its own ``distributed.scheduler.allowed-failures``, so a task that
-kills its worker may be retried there before it is reported failed. A task with a time limit
-runs in a process of its own on the Dask worker, killed at the limit.
+kills its worker may be retried there before it is reported failed.
+
+Every task runs in a process of its own on the Dask worker (killed at its time limit, if it has
+one): a crashing task takes only its own process down, a worker with several threads keeps each
+task's output in its own log, and each finished outcome is recorded durably
+(``<sweep>/.naga/outcomes/``) before it is returned, so a task Dask computes again after losing
+a worker is not run twice.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -33,15 +39,20 @@ class DaskBackend:
         self.address = address
 
     def run(self, tasks: Sequence[Task], n_jobs: int, report: Report) -> None:
-        from naga.launch._process import run_limited
+        from naga.launch._process import outcome_file, run_isolated
 
         if not tasks:
             return
+        for task in tasks:  # outcomes of an earlier sweep are not this one's
+            try:
+                os.unlink(outcome_file(task))
+            except FileNotFoundError:
+                pass
         client, cluster = self._connect(n_jobs)
         try:
             futures = {
                 client.submit(
-                    run_limited, task, key=f"naga-{task.key}-{task.index}", pure=False, retries=0
+                    run_isolated, task, key=f"naga-{task.key}-{task.index}", pure=False, retries=0
                 ): task
                 for task in tasks
             }

@@ -21,7 +21,7 @@ import threading
 from naga.launch._backend import Outcome, Task
 from naga.launch._worker import read_frame, run_task, write_frame
 
-__all__ = ["WorkerProcess", "run_limited"]
+__all__ = ["WorkerProcess", "outcome_file", "run_isolated", "run_limited"]
 
 
 class WorkerProcess:
@@ -138,3 +138,49 @@ def run_limited(task: Task) -> Outcome:
             worker.close()
         else:
             worker.kill()
+
+
+def outcome_file(task: Task) -> str:
+    """Where the Dask backend keeps ``task``'s finished outcome: ``<sweep>/.naga/outcomes/``."""
+    from naga._paths import NAGA_DIR
+
+    sweep_dir = os.path.dirname(os.path.dirname(task.log))
+    return os.path.join(sweep_dir, NAGA_DIR, "outcomes", f"{task.key}.json")
+
+
+def run_isolated(task: Task) -> Outcome:
+    """The worker side of the Dask backend: ``task`` in a process of its own, its outcome
+    recorded durably before it is returned.
+
+    A process per task: a task that crashes (a segfault, ``os._exit``) takes only its own
+    process down, never the Dask worker with other tasks' results in its memory, and on a
+    worker with several threads each task's output goes to its own log (a process's stdout,
+    working directory and environment are its own). A recorded outcome is returned as it is:
+    when Dask computes a finished task again (its result was lost with a worker), its side
+    effects do not happen twice.
+    """
+    import json
+
+    from naga._atomic import atomic_write_text
+    from naga.launch._backend import TaskStatus
+
+    record = outcome_file(task)
+    try:
+        with open(record, encoding="utf-8") as handle:
+            data = json.load(handle)
+        return Outcome(TaskStatus(data["status"]), data.get("error"))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    worker = WorkerProcess()
+    try:
+        outcome = worker.run(task)
+    finally:
+        if worker.alive:
+            worker.close()
+        else:
+            worker.kill()
+    if outcome.status is not TaskStatus.INTERRUPTED:
+        atomic_write_text(
+            record, json.dumps({"status": outcome.status.value, "error": outcome.error})
+        )
+    return outcome
