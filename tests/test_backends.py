@@ -192,7 +192,7 @@ def dask_scheduler(tmp_path: Path) -> Iterator[str]:
 
 def test_dask_scheduler(project: Path, dask_scheduler: str) -> None:
     done = sweep(project, "--dask", dask_scheduler)
-    check_outcome(project, done, "KilledWorker")
+    check_outcome(project, done, "worker process killed by SIG")
     # A task counts as running once a worker has it, not once it is queued: never more than the
     # cluster's two worker processes at a time.
     running = [int(n) for n in re.findall(r"running (\d+)", done.stderr)]
@@ -202,7 +202,7 @@ def test_dask_scheduler(project: Path, dask_scheduler: str) -> None:
 def test_dask_local_cluster(project: Path) -> None:
     pytest.importorskip("distributed")
     done = sweep(project, "--dask", "--n_jobs", "2")
-    check_outcome(project, done, "KilledWorker")
+    check_outcome(project, done, "worker process killed by SIG")
 
 
 def test_dask_unreachable(project: Path) -> None:
