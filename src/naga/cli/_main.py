@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from naga._errors import NagaError, report
 from naga._paths import LOCK_NAME, NAGA_DIR, RECORD_NAME
 from naga._version import __version__
+from naga.cli._rerun import add_rerun_parser, rerun_command
 from naga.cli._snapshots import SNAPSHOT_COMMANDS, add_snapshot_parsers
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         "and html need Graphviz; text (default on a terminal)",
     )
     dag.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
+    add_rerun_parser(add)
     add_snapshot_parsers(add)
     return parser
 
@@ -382,5 +384,6 @@ _COMMANDS = {
     "ls": _ls,
     "dag": _dag,
     "log": _log,
+    "rerun": rerun_command,
     **SNAPSHOT_COMMANDS,
 }

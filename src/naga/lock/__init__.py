@@ -14,6 +14,8 @@ _EXPORTS: dict[str, str] = {
     "Change": "_judge",
     "LOCK_VERSION": "_format",
     "NAGA_REFSPEC": "_snapshots",
+    "RerunReport": "_rerun",
+    "RerunStage": "_rerun",
     "Verdict": "_judge",
     "changed_files": "_hashing",
     "changed_paths": "_git",
@@ -33,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "load_lock": "_format",
     "pull_snapshots": "_snapshots",
     "push_snapshots": "_snapshots",
+    "rerun": "_rerun",
     "runlock": "_runlock",
     "tag_run": "_snapshots",
 }
@@ -42,6 +45,8 @@ __all__ = [
     "Change",
     "LOCK_VERSION",
     "NAGA_REFSPEC",
+    "RerunReport",
+    "RerunStage",
     "Verdict",
     "changed_files",
     "changed_paths",
@@ -61,6 +66,7 @@ __all__ = [
     "load_lock",
     "pull_snapshots",
     "push_snapshots",
+    "rerun",
     "runlock",
     "tag_run",
 ]
@@ -85,6 +91,9 @@ if TYPE_CHECKING:
     from naga.lock._judge import Verdict as Verdict
     from naga.lock._judge import judge as judge
     from naga.lock._judge import judge_many as judge_many
+    from naga.lock._rerun import RerunReport as RerunReport
+    from naga.lock._rerun import RerunStage as RerunStage
+    from naga.lock._rerun import rerun as rerun
     from naga.lock._runlock import runlock as runlock
     from naga.lock._snapshots import NAGA_REFSPEC as NAGA_REFSPEC
     from naga.lock._snapshots import delete_tag as delete_tag
