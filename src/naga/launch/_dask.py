@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,9 +25,6 @@ from naga._errors import TaskError
 from naga.launch._backend import Event, Outcome, Report, Task
 
 __all__ = ["DaskBackend"]
-
-#: How often the scheduler is asked which tasks its workers are running.
-_POLL_S = 0.2
 
 
 class DaskBackend:
@@ -86,31 +82,42 @@ class DaskBackend:
                 ) from exc
 
 
+#: The topic on which a Dask worker says that it starts a task (see run_isolated).
+START_TOPIC = "naga-task-start"
+
+
 def _watch(client: Any, futures: dict[Any, Task], report: Report) -> None:
-    """Report each task's start when a worker begins it (the scheduler's ``processing``), not
-    when it is queued, and its end as it completes; one failure never stops the others."""
+    """Report each task's start when a worker begins running it (the worker says so on a
+    topic: a task queued on a worker is not running yet), and its end as it completes; one
+    failure never stops the others."""
+    import threading
+
     from distributed import as_completed
 
-    by_key = {future.key: future for future in futures}
+    by_key = {task.key: task for task in futures.values()}
     started: set[str] = set()
+    lock = threading.Lock()
 
     def start(key: str) -> None:
-        if key not in started:
+        with lock:
+            if key in started or key not in by_key:
+                return
             started.add(key)
-            report(Event.start(futures[by_key[key]]))
+        report(Event.start(by_key[key]))
 
-    completed = as_completed(futures)
-    while not completed.is_empty():
-        for keys in client.processing().values():
-            for key in keys:
-                if key in by_key:
-                    start(key)
-        if not completed.has_ready():
-            time.sleep(_POLL_S)
-            continue
-        for future in completed.next_batch(block=False):
-            start(future.key)
-            report(Event.end(futures[future], _outcome(future)))
+    def on_start(event: Any) -> None:  # called on the client's event loop
+        _, message = event
+        if isinstance(message, dict):
+            start(str(message.get("key")))
+
+    client.subscribe_topic(START_TOPIC, on_start)
+    try:
+        for future in as_completed(futures):
+            task = futures[future]
+            start(task.key)
+            report(Event.end(task, _outcome(future)))
+    finally:
+        client.unsubscribe_topic(START_TOPIC)
 
 
 def _outcome(future: Any) -> Outcome:

@@ -133,6 +133,9 @@ def run_limited(task: Task) -> Outcome:
     worker = WorkerProcess()
     try:
         return worker.run(task)
+    except BaseException:  # the job is being stopped or requeued: its task goes with it
+        worker.kill()
+        raise
     finally:
         if worker.alive:
             worker.close()
@@ -171,6 +174,7 @@ def run_isolated(task: Task) -> Outcome:
         return Outcome(TaskStatus(data["status"]), data.get("error"))
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    _say_started(task)
     worker = WorkerProcess()
     try:
         outcome = worker.run(task)
@@ -184,3 +188,14 @@ def run_isolated(task: Task) -> Outcome:
             record, json.dumps({"status": outcome.status.value, "error": outcome.error})
         )
     return outcome
+
+
+def _say_started(task: Task) -> None:
+    """Tell the sweep that this Dask worker starts ``task`` now (a task handed to a worker may
+    wait in its queue: the scheduler's view cannot tell)."""
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event("naga-task-start", {"key": task.key})
+    except (ImportError, ValueError):  # not on a Dask worker
+        pass
