@@ -112,3 +112,18 @@ def test_result_of_a_function_call_without_save_dir_is_only_returned(tmp_path: P
 
     assert main(x=4) == 8
     assert not list(tmp_path.iterdir())
+
+
+def test_replaying_a_run_accepts_the_keys_it_added(tmp_path: Path) -> None:
+    # Before: `--config results/x/run.lock` of a run made with `-o +extra=5` failed with
+    # "the config has no key 'extra'"; a run's own record now replays as it ran.
+    repo = _project(tmp_path)
+    assert _run(repo, "-o", "+extra=5", "save_dir=results/plus").returncode == 0
+    for source in ("results/plus/run.lock", "results/plus/config.json"):
+        shown = _run(repo, "--config", source, "--print_config")
+        assert shown.returncode == 0, shown.stderr
+        assert "extra: 5" in shown.stdout
+    # Any other file keeps refusing an unknown key.
+    (repo / "other.yml").write_text("extra: 5\n")
+    refused = _run(repo, "--config", "other.yml")
+    assert refused.returncode == 2 and "no key 'extra'" in refused.stderr

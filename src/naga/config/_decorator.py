@@ -6,7 +6,7 @@ import os
 import sys
 
 from naga._errors import ConfigError, NagaError, did_you_mean, exit_with_error
-from naga._paths import CONFIG_NAME
+from naga._paths import CONFIG_NAME, LOCK_NAME, NAGA_DIR
 from naga._provenance import remember
 from naga.config._schema import ConfigSpec
 
@@ -169,7 +169,7 @@ class _Clicfg:
                 _refuse_experiments_file(spec, doc, path)
                 doc = interpolate(doc, root=doc, path=path)
                 origin = f"config file '{path}'"
-            spec.merge(data, doc, origin=origin)
+            spec.merge(data, doc, origin=origin, replay=_is_replay(path))
         if parsed.overrides_file:
             path = parsed.overrides_file
             files.append(os.path.abspath(path))
@@ -320,6 +320,19 @@ def _up_to_date(save_dir: Any, data: dict[str, Any]) -> bool:
         file=sys.stderr,
     )
     return True
+
+
+def _is_replay(path: str) -> bool:
+    """A run's own record of its config (its run.lock, or the config.json in a run folder):
+    replaying it accepts the keys that run added with ``+``, as they were then."""
+    name = os.path.basename(path)
+    if name == LOCK_NAME:
+        return True
+    folder = os.path.dirname(os.path.abspath(path))
+    return name == CONFIG_NAME and (
+        os.path.isdir(os.path.join(folder, NAGA_DIR))
+        or os.path.isfile(os.path.join(folder, LOCK_NAME))
+    )
 
 
 def _save_dir_of(config: Any) -> Any:

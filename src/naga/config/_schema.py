@@ -206,17 +206,24 @@ class ConfigSpec:
             value = parse_value(text)
         self.apply(data, key, value, origin=origin, add=add)
 
-    def merge(self, data: dict[str, Any], mapping: dict[str, Any], *, origin: str) -> None:
-        """Apply every key of a nested mapping (a config file) onto ``data``."""
+    def merge(
+        self, data: dict[str, Any], mapping: dict[str, Any], *, origin: str, replay: bool = False
+    ) -> None:
+        """Apply every key of a nested mapping (a config file) onto ``data``.
+
+        ``replay``: the mapping is a run's own config (its run.lock or config.json): keys the
+        config class lacks are the ones that run added with ``+``, and are added again.
+        """
         for key, value in mapping.items():
             field = self.fields.get(str(key))
             if field is not None and field.nested is not None and isinstance(value, dict):
                 current = data.get(str(key))
                 if not isinstance(current, dict):
                     current = data[str(key)] = field.nested.defaults()
-                field.nested.merge(current, value, origin=origin)
+                field.nested.merge(current, value, origin=origin, replay=replay)
             else:
-                self.apply(data, str(key), value, origin=origin)
+                add = replay and field is None and not str(key).startswith("+")
+                self.apply(data, str(key), value, origin=origin, add=add)
 
     def unknown_key_message(self, key: str, origin: str, *, can_add: bool = True) -> str:
         """The message for a key the config does not have, with the closest match."""
