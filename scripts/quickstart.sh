@@ -71,6 +71,11 @@ step python log.py
 step naga status results/process
 step naga diff results/process/param=1 results/process/param=2 || [ $? = 1 ]  # 1: they differ
 step naga ls results
+step naga ls results/process --table
+step naga status --all results/process
+step python process.py --config results/process/config.json --if_stale   # up to date: skipped, like make
+step naga rerun results/process         # reproduced from its run.lock alone
+step naga dag results/process --format mermaid
 step naga log results/process
 echo
 echo "== quickstart done: $work"

@@ -30,3 +30,6 @@ def test_quickstart_script_runs_end_to_end(tmp_path: Path) -> None:
     assert "param: 1 -> 2" in out  # naga diff between two tasks
     assert "results/process: MLflow run " in out  # naga log
     assert "quickstart done" in out
+    assert "is up to date" in done.stderr and "skipped" in done.stderr  # --if_stale
+    assert "reproduced: 1 of 1 output files identical" in out  # naga rerun
+    assert "graph" in out or "flowchart" in out  # naga dag --format mermaid
