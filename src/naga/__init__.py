@@ -13,6 +13,7 @@ Dask, submitit, IPython, rich) load only when the feature that needs them runs.
 
 from __future__ import annotations
 
+from naga._lazy import lazy_exports as _lazy_exports
 from naga._version import __version__ as __version__
 
 TYPE_CHECKING = False
@@ -48,8 +49,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from typing import Any
-
     # `X as X`: explicit re-exports, so a user's `mypy --strict` sees every name typed.
     from naga._debug import unsafe_debug as unsafe_debug
     from naga._errors import ConfigError as ConfigError
@@ -64,15 +63,4 @@ if TYPE_CHECKING:
     from naga.tracking import mlflow_lock as mlflow_lock
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'naga' has no attribute {name!r}")
-    # __import__ rather than importlib: importing importlib costs start-up time.
-    value = getattr(__import__(module_name, fromlist=[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, globals())

@@ -6,6 +6,8 @@ judgement, not snapshot pruning) does not pay for the others' imports.
 
 from __future__ import annotations
 
+from naga._lazy import lazy_exports as _lazy_exports
+
 TYPE_CHECKING = False
 
 # Public name -> the module that defines it.
@@ -72,8 +74,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from naga.lock._environment import environment_state as environment_state
     from naga.lock._environment import installed_packages as installed_packages
     from naga.lock._format import LOCK_VERSION as LOCK_VERSION
@@ -104,14 +104,4 @@ if TYPE_CHECKING:
     from naga.lock._snapshots import tag_run as tag_run
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'naga.lock' has no attribute {name!r}")
-    value = getattr(__import__(f"naga.lock.{module}", fromlist=[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, globals())

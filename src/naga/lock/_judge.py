@@ -370,33 +370,7 @@ class _Judge:
                 )
                 continue
             if current.get("created") != embedded.get("created"):
-                used_outputs = _mapping(embedded.get("outputs"))
-                now_outputs = _mapping(current.get("outputs"))
-                if not used_outputs and not now_outputs:
-                    # No outputs recorded (a version-1 stage): a rerun is all we can tell.
-                    changes.append(Change("prevs", f"upstream {label}", None, None, "was rerun"))
-                elif _hashes(used_outputs) == _hashes(now_outputs):
-                    changes.append(
-                        Change(
-                            "prevs",
-                            f"upstream {label}",
-                            None,
-                            None,
-                            "rerun with identical outputs",
-                            used=False,
-                        )
-                    )
-                else:
-                    files = _outputs_diff(used_outputs, now_outputs, label)
-                    changes.append(
-                        Change(
-                            "prevs",
-                            f"upstream {label}",
-                            None,
-                            None,
-                            f"outputs changed: {files}",
-                        )
-                    )
+                changes.append(_rerun_change(label, embedded, current))
             verdict = self.run(upstream_file)
             if verdict.stale:
                 changes.append(
@@ -412,6 +386,20 @@ class _Judge:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _rerun_change(label: str, embedded: dict[str, Any], current: dict[str, Any]) -> Change:
+    """An upstream rerun since the run used it: a reason when its outputs changed."""
+    used_outputs = _mapping(embedded.get("outputs"))
+    now_outputs = _mapping(current.get("outputs"))
+    key = f"upstream {label}"
+    if not used_outputs and not now_outputs:
+        # No outputs recorded (a version-1 stage): a rerun is all we can tell.
+        return Change("prevs", key, None, None, "was rerun")
+    if _hashes(used_outputs) == _hashes(now_outputs):
+        return Change("prevs", key, None, None, "rerun with identical outputs", used=False)
+    files = _outputs_diff(used_outputs, now_outputs, label)
+    return Change("prevs", key, None, None, f"outputs changed: {files}")
 
 
 def _mapping(value: Any) -> dict[str, Any]:
