@@ -1,4 +1,5 @@
 # process.py
+import os
 from pathlib import Path
 
 from naga import clicfg, runlock
@@ -12,9 +13,13 @@ class Config:
 
 def process(cfg: Config = Config()):
     print(f"Running with param: {cfg.param}")
-    # Create dummy input if it doesn't exist
-    Path(cfg.input_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(cfg.input_path).write_text("some data")
+    # Create dummy input if it doesn't exist (written aside and renamed into place: the tasks of
+    # a sweep run this at the same time, and one must never read another's half-written file)
+    if not Path(cfg.input_path).exists():
+        Path(cfg.input_path).parent.mkdir(parents=True, exist_ok=True)
+        draft = Path(f"{cfg.input_path}.{os.getpid()}.tmp")
+        draft.write_text("some data")
+        draft.replace(cfg.input_path)
 
     # Core logic
     output_path = Path(cfg.save_dir) / 'out.txt'
