@@ -2,13 +2,74 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+
+def slurm_ready() -> bool:
+    """A Slurm controller answers and its node takes jobs."""
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return False
+    done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, check=False)
+    return done.returncode == 0 and any(
+        s.startswith(("idle", "mixed", "alloc", "completing")) for s in done.stdout.split()
+    )
+
+
+needs_slurm = pytest.mark.skipif(
+    not slurm_ready() and os.environ.get("NAGA_REQUIRE_SLURM") != "1",
+    reason="no running Slurm here (scripts/slurm/setup.sh starts one; NAGA_REQUIRE_SLURM=1 makes this fail)",
+)
+
+
+@contextlib.contextmanager
+def release_requeued(arrays: Callable[[], set[str]]) -> Iterator[None]:
+    """While active, start at once every requeued job of ``arrays()`` that Slurm holds back.
+
+    Slurm keeps a requeued job pending for about two minutes (reason ``BeginTime``); an
+    administrator may release it early with ``scontrol update JobId=... StartTime=now``, and so
+    do these tests, to keep them short. Only the jobs of the test's own arrays are touched.
+    """
+    stop = threading.Event()
+
+    def release() -> None:
+        while not stop.wait(1.0):
+            mine = arrays()
+            if not mine:
+                continue
+            queue = subprocess.run(
+                ["squeue", "-h", "-r", "-j", ",".join(sorted(mine)), "-o", "%i %r"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            for line in queue.stdout.splitlines():
+                job, _, reason = line.partition(" ")
+                if reason.strip() == "BeginTime":
+                    subprocess.run(
+                        ["scontrol", "update", f"JobId={job}", "StartTime=now"],
+                        capture_output=True,
+                        check=False,
+                    )
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def run_script(

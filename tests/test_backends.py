@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SLOW_SCRIPT, popen_script, wait_for
+from helpers import SLOW_SCRIPT, needs_slurm, popen_script, slurm_ready, wait_for
 from naga._yaml import load_yaml
 
 SCRIPT = """
@@ -40,21 +40,6 @@ def main(cfg: Config):
 if __name__ == "__main__":
     main()
 """
-
-
-def slurm_ready() -> bool:
-    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
-        return False
-    done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, check=False)
-    return done.returncode == 0 and any(
-        s.startswith(("idle", "mixed", "alloc")) for s in done.stdout.split()
-    )
-
-
-needs_slurm = pytest.mark.skipif(
-    not slurm_ready() and os.environ.get("NAGA_REQUIRE_SLURM") != "1",
-    reason="no running Slurm here (scripts/slurm/setup.sh starts one; NAGA_REQUIRE_SLURM=1 makes this fail)",
-)
 
 
 @pytest.fixture
@@ -331,3 +316,31 @@ def test_slurm_task_timeout(tmp_path: Path) -> None:
     assert (tmp_path / "results/slow/param=1/out.txt").read_text() == "1"
     scripts = list((tmp_path / "results/slow/slurm").rglob("*.sh"))
     assert any("#SBATCH --time=3\n" in p.read_text() for p in scripts), scripts
+
+
+def test_slurm_options_per_task_and_requeues() -> None:
+    pytest.importorskip("submitit")
+    from naga._errors import TaskError
+    from naga.launch._backend import Entry, Task
+    from naga.launch._slurm import check_slurm_options, resource_groups
+
+    assert check_slurm_options({"mem_gb": 64, "slurm_max_num_timeout": 2}, "x") == {
+        "mem": "64GB",
+        "max_num_timeout": 2,
+    }
+    for bad in (-1, 1.5, "3", True):
+        with pytest.raises(TaskError, match="a whole number, 0 or more"):
+            check_slurm_options({"max_num_timeout": bad}, "slurm.yaml")
+
+    def task(index: int, resources: dict[str, object] | None = None) -> Task:
+        return Task(
+            index, f"k{index}", f"t{index}", {}, "", Entry(None, "m", "f"), "", resources=resources
+        )
+
+    groups = resource_groups(
+        [task(0), task(1, {"mem": "64GB"}), task(2), task(3, {"mem": "64GB"})], {"time": 5}
+    )
+    assert [(options, [t.index for t in tasks]) for options, tasks in groups] == [
+        ({"time": 5}, [0, 2]),
+        ({"time": 5, "mem": "64GB"}, [1, 3]),
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 from helpers import SLOW_SCRIPT, popen_script, run_script, wait_for
 from naga._errors import TaskError
 from naga._yaml import load_yaml
-from naga.launch import SweepOptions
+from naga.launch import SweepOptions, TaskStatus
 from naga.launch._plan import task_labels
 from naga.launch._sources import load_tasks
 
@@ -429,3 +430,141 @@ def test_a_tasks_folder_stays_its_own_when_a_colliding_task_is_added(project: Pa
 def test_task_labels(raw: list[str], recorded: dict[int, str], labels: list[str]) -> None:
     digests = [f"d{i}" for i in range(len(raw))]
     assert task_labels(raw, digests, lambda i, label: recorded.get(i) == label) == labels
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("0.1,0.01", ["0.1", "0.01"]),
+        ("[64],[128, 128]", ["[64]", "[128, 128]"]),
+        ("{a: 1, b: 2},{a: 3}", ["{a: 1, b: 2}", "{a: 3}"]),
+        ("'a,b',\"c,d\",e", ["'a,b'", '"c,d"', "e"]),
+        ("'[',x", ["'['", "x"]),  # a bracket inside quotes is text
+        (" 1 , 2 ", ["1", "2"]),
+        ("single", ["single"]),
+    ],
+)
+def test_sweep_values_split_at_top_level_commas(text: str, values: list[str]) -> None:
+    from naga.launch._grid import split_values
+
+    assert split_values(text, "--sweep k") == values
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1,2", "'[' is never closed"),
+        ("1],2", "']' at character 2 closes nothing"),
+        ("'a,b", "''' is never closed"),
+        ("1,,2", "an empty value"),
+        ("1,", "an empty value"),
+    ],
+)
+def test_sweep_values_refused(text: str, message: str) -> None:
+    from naga.launch._grid import split_values
+
+    with pytest.raises(TaskError, match=re.escape(message)):
+        split_values(text, "--sweep k")
+
+
+def test_grid_points_are_the_product_and_read_the_same_in_any_order() -> None:
+    from naga.launch._grid import grid_points
+
+    points = grid_points(["lr=0.1,0.01", "model.layers=[64],[128]"])
+    assert points == [
+        {"lr": "0.1", "model.layers": "[64]"},
+        {"lr": "0.1", "model.layers": "[128]"},
+        {"lr": "0.01", "model.layers": "[64]"},
+        {"lr": "0.01", "model.layers": "[128]"},
+    ]
+    swapped = grid_points(["model.layers=[128],[64]", "lr=0.01,0.1"])
+    assert sorted(map(str, swapped)) == sorted(map(str, points))
+    assert grid_points(["lr=1,1,2"]) == [{"lr": "1"}, {"lr": "2"}]  # a value twice is one
+    with pytest.raises(TaskError, match="'lr' has a grid already"):
+        grid_points(["lr=1", "+lr=2"])
+
+
+def test_grid_tasks_times_file_tasks(tmp_path: Path) -> None:
+    (tmp_path / "tasks.txt").write_text("1\n2\n")
+    options = SweepOptions(tasks=str(tmp_path / "tasks.txt"), task_to="param", sweep=("lr=a,b",))
+    tasks = load_tasks(options, {})
+    assert [(t.value, t.grid) for t in tasks] == [
+        ("1", {"lr": "a"}),
+        ("1", {"lr": "b"}),
+        ("2", {"lr": "a"}),
+        ("2", {"lr": "b"}),
+    ]
+    assert tasks[1].origin == "tasks.txt line 1, --sweep lr=b"
+    alone = load_tasks(SweepOptions(sweep=("lr=a,b",)), {})
+    assert [(t.value, t.grid, t.origin) for t in alone] == [
+        ({}, {"lr": "a"}, "--sweep lr=a"),
+        ({}, {"lr": "b"}, "--sweep lr=b"),
+    ]
+
+
+def test_slurm_options_of_a_task_are_kept_out_of_its_value(tmp_path: Path) -> None:
+    (tmp_path / "tasks.yaml").write_text(
+        "- {param: 1, _slurm: {mem_gb: 64, time: 30}}\n- {param: 2}\n"
+    )
+    (tmp_path / "tasks.csv").write_text("param,_slurm.mem_gb,_slurm.partition\n3,8,gpu\n")
+    tasks = load_tasks(SweepOptions(tasks=str(tmp_path / "tasks.yaml")), {})
+    assert [(t.value, t.resources) for t in tasks] == [
+        ({"param": 1}, {"mem_gb": 64, "time": 30}),
+        ({"param": 2}, None),
+    ]
+    (row,) = load_tasks(SweepOptions(tasks=str(tmp_path / "tasks.csv")), {})
+    assert (row.value, row.resources) == ({"param": "3"}, {"mem_gb": 8, "partition": "gpu"})
+    (tmp_path / "bad.yaml").write_text("- {param: 1, _slurm: 64}\n")
+    with pytest.raises(TaskError, match="_slurm holds 64: give it a mapping of Slurm options"):
+        load_tasks(SweepOptions(tasks=str(tmp_path / "bad.yaml")), {})
+
+
+def test_task_fates() -> None:
+    from naga.launch._backend import Outcome
+    from naga.launch._jobs import JobCheck, JobState
+    from naga.launch._plan import PlannedTask
+    from naga.launch._reattach import task_fate
+
+    task = PlannedTask("tasks.txt line 1", {"save_dir": "nowhere/param=1"}, "param=1", "k")
+    done = {"status": "done"}
+    assert task_fate(task, done, None, {}) == ("skip", "done (no run.lock to judge)")
+    assert task_fate(task, done, None, {"k": "forced"}) == ("run", "--force")
+    assert task_fate(task, done, None, {"k": "code changed: m.py"}) == (
+        "run",
+        "stale: code changed: m.py",
+    )
+    queued = {"status": "pending", "job": "7_1"}
+    assert task_fate(task, queued, JobCheck("7_1", JobState.LIVE, "PENDING"), {}) == (
+        "watch",
+        "job 7_1 PENDING",
+    )
+    ended = JobCheck("7_1", JobState.ENDED, outcome=Outcome.done())
+    assert task_fate(task, queued, ended, {}) == ("collect", "job 7_1 ended: done")
+    lost = JobCheck("7_1", JobState.LOST, outcome=Outcome(TaskStatus.LOST, "gone"))
+    assert task_fate(task, queued, lost, {}) == ("run", "lost: gone")
+    cancelled = {"status": "interrupted", "job": "7_1"}  # cancelled with its sweep: not lost
+    assert task_fate(task, cancelled, lost, {}) == ("run", "interrupted before")
+    assert task_fate(task, {"status": "timeout", "error": "late"}, None, {}) == (
+        "run",
+        "timeout before: late",
+    )
+    assert task_fate(task, {"status": "interrupted"}, None, {}) == ("run", "interrupted before")
+
+
+def test_outcome_files_of_slurm_jobs(tmp_path: Path) -> None:
+    import pickle
+
+    from naga.launch._backend import Outcome
+    from naga.launch._jobs import read_outcome
+
+    path = tmp_path / "r.pkl"
+    assert read_outcome(path) is None
+    path.write_bytes(pickle.dumps(("success", Outcome.done())))
+    assert read_outcome(path) == Outcome.done()
+    path.write_bytes(pickle.dumps(("error", "Traceback ...\nValueError: bad\n")))
+    assert read_outcome(path) == Outcome.failed("ValueError: bad")
+    stopped = "Traceback ...\nsubmitit.core.utils.UncompletedJobError: Job not requeued because: timed-out too many times.\n"
+    path.write_bytes(pickle.dumps(("error", stopped)))
+    outcome = read_outcome(path)
+    assert outcome is not None and outcome.status is TaskStatus.TIMEOUT
+    assert "not requeued: timed-out too many times" in str(outcome.error)

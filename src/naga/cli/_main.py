@@ -124,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     dag.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
     add_rerun_parser(add)
     add_snapshot_parsers(add)
+    from naga.cli._tasks import add_tasks_parser
+
+    add_tasks_parser(add)
     return parser
 
 
@@ -372,6 +375,12 @@ def _log(args: Any) -> int:
     return 0
 
 
+def _tasks(args: Any) -> int:
+    from naga.cli._tasks import show_tasks
+
+    return show_tasks(args)
+
+
 def _dag(args: Any) -> int:
     from naga.cli._dag import show_dag
 
@@ -385,5 +394,6 @@ _COMMANDS = {
     "dag": _dag,
     "log": _log,
     "rerun": rerun_command,
+    "tasks": _tasks,
     **SNAPSHOT_COMMANDS,
 }

@@ -125,6 +125,16 @@ def build_parser(prog: str, description: str | None = None, epilog: str | None =
         *_both("tasks_key"), metavar="KEY", help="use the list at config KEY as tasks"
     )
     sweep.add_argument(
+        "--sweep",
+        dest="grid",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a grid of values (typed like -o; brackets and quotes protect commas): the tasks "
+        "are the cartesian product of the grids (times the --tasks ones)",
+    )
+    sweep.add_argument(
         *_both("task_to"),
         metavar="KEY",
         help="config key each task value goes to (dict tasks merge at the root)",
@@ -162,6 +172,22 @@ def build_parser(prog: str, description: str | None = None, epilog: str | None =
         "--wait",
         action="store_true",
         help="when another sweep is using the folder, wait for it instead of refusing",
+    )
+    sweep.add_argument(
+        *_both("dry_run"),
+        action="store_true",
+        help="list each task, its save_dir and resources, and whether it would run and why; "
+        "run, submit and write nothing",
+    )
+    sweep.add_argument(
+        *_both("debug_task"),
+        metavar="LABEL",
+        help="run the task with this label in this process (for a debugger: NAGA_DEBUG=1)",
+    )
+    sweep.add_argument(
+        "--detach",
+        action="store_true",
+        help="with --slurm_config: submit the tasks and exit; follow with `naga tasks DIR`",
     )
     return parser
 
@@ -212,6 +238,10 @@ def parse_argv(argv: list[str], prog: str) -> ParsedArgs:
         force=ns.force,
         rerun=ns.rerun,
         wait=ns.wait,
+        sweep=tuple(ns.grid),
+        dry_run=ns.dry_run,
+        debug_task=ns.debug_task,
+        detach=ns.detach,
     )
     needs_source = [
         ("--task_to", ns.task_to),
@@ -221,10 +251,21 @@ def parse_argv(argv: list[str], prog: str) -> ParsedArgs:
         ("--force", ns.force),
         ("--rerun", ns.rerun),
         ("--wait", ns.wait),
+        ("--dry_run", ns.dry_run),
+        ("--debug_task", ns.debug_task is not None),
+        ("--detach", ns.detach),
     ]
     given = [flag for flag, value in needs_source if value]
     if not sweep.active and given:
-        raise ConfigError(f"{given[0]} needs a task source: add --tasks FILE or --tasks_key KEY.")
+        raise ConfigError(
+            f"{given[0]} needs a task source: add --tasks FILE, --tasks_key KEY or --sweep "
+            f"KEY=V1,V2."
+        )
+    if ns.debug_task is not None and (ns.dry_run or ns.detach):
+        other = "--dry_run" if ns.dry_run else "--detach"
+        raise ConfigError(
+            f"--debug_task runs one task here; {other} is for the whole sweep: give one of them."
+        )
     if ns.experiment and not ns.configs:
         raise ConfigError(
             f"--experiment {ns.experiment} needs the file that defines it: add --config FILE.",

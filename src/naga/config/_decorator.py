@@ -135,7 +135,13 @@ class _Clicfg:
             print(dump_yaml(to_plain(data)), end="")
             _exit_or_return(script)
             return ("done", None)
-        if parsed.sweep.active:
+        if parsed.sweep.active and parsed.sweep.debug_task is not None:
+            # One task, run here as a single run: its exception reaches the caller (and an
+            # @unsafe_debug above @clicfg) untouched.
+            from naga.launch import debug_task_config
+
+            data = debug_task_config(self, data, parsed.sweep)
+        elif parsed.sweep.active:
             from naga.launch import run_sweep
 
             try:

@@ -5,7 +5,9 @@ package's ``__init__`` stays light: it exposes ``SweepOptions`` eagerly and the 
 
 A backend implements :class:`Backend`: it gets a list of :class:`Task`, runs them, and reports
 each start and end as an :class:`Event` carrying the task's :class:`Outcome` (a
-:class:`TaskStatus` and an error).
+:class:`TaskStatus` and an error). :func:`read_sweep` reads a sweep's state back (``naga
+tasks``), reattaching to its Slurm jobs; :func:`debug_task_config` picks one task's config to
+run in the current process (``--debug_task``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from naga.launch._backend import Backend, Event, EventKind, Outcome, Task, TaskStatus
-    from naga.launch._sweep import SweepResult, run_sweep
+    from naga.launch._sweep import SweepResult, debug_task_config, run_sweep
+    from naga.launch._view import SweepView, read_sweep
 
 __all__ = [
     "Backend",
@@ -26,8 +29,11 @@ __all__ = [
     "Outcome",
     "SweepOptions",
     "SweepResult",
+    "SweepView",
     "Task",
     "TaskStatus",
+    "debug_task_config",
+    "read_sweep",
     "run_sweep",
 ]
 
@@ -37,8 +43,11 @@ _LAZY = {
     "EventKind": "_backend",
     "Outcome": "_backend",
     "SweepResult": "_sweep",
+    "SweepView": "_view",
     "Task": "_backend",
     "TaskStatus": "_backend",
+    "debug_task_config": "_sweep",
+    "read_sweep": "_view",
     "run_sweep": "_sweep",
 }
 

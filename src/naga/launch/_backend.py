@@ -6,6 +6,7 @@ many may run at once, and a ``report`` callable. The backend calls ``report`` wi
 :class:`Outcome`::
 
     sweep ──[Task, ...], n_jobs, report──▶ Backend.run
+          ◀──Event(SUBMIT, task, job)────  (Slurm: the task's job id, once submitted)
           ◀──Event(START, task)──────────
           ◀──Event(END, task, Outcome)───
 
@@ -33,6 +34,8 @@ class TaskStatus(str, enum.Enum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     TIMEOUT = "timeout"
+    #: Its Slurm job left the queue without an outcome while no sweep watched it.
+    LOST = "lost"
 
     @property
     def is_failure(self) -> bool:
@@ -63,6 +66,11 @@ class Task:
         cwd: The folder it runs in (where the sweep started).
         timeout_min: Minutes it may run before it is stopped and marked ``timeout``; None for
             no limit.
+        job: The Slurm job (``<array id>_<index>``) already running it, submitted by an earlier
+            sweep: the Slurm backend watches that job instead of submitting the task again.
+        resources: The task's own Slurm options (``_slurm`` in a tasks file), over those of
+            ``--slurm_config``; None for none. Tasks with different options go in different
+            job arrays.
     """
 
     index: int
@@ -73,6 +81,8 @@ class Task:
     entry: Entry
     cwd: str
     timeout_min: float | None = None
+    job: str | None = None
+    resources: dict[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -100,19 +110,26 @@ class Outcome:
 
 
 class EventKind(enum.Enum):
-    """What happened to a task: it started on a worker, or it ended."""
+    """What happened to a task: it was submitted as a job, it started on a worker, it ended."""
 
+    SUBMIT = "submit"
     START = "start"
     END = "end"
 
 
 @dataclass(frozen=True)
 class Event:
-    """A task started (``outcome`` None) or ended (with its ``outcome``)."""
+    """A task was submitted (``job`` set), started (``outcome`` None) or ended (with its
+    ``outcome``)."""
 
     kind: EventKind
     task: Task
     outcome: Outcome | None = None
+    job: str | None = None
+
+    @classmethod
+    def submit(cls, task: Task, job: str) -> Event:
+        return cls(EventKind.SUBMIT, task, job=job)
 
     @classmethod
     def start(cls, task: Task) -> Event:
@@ -133,7 +150,8 @@ class Backend(Protocol):
     def run(self, tasks: Sequence[Task], n_jobs: int, report: Report) -> None:
         """Run every task, at most ``n_jobs`` at once, and ``report`` each start and end.
 
-        One task's failure never stops the others. Returns when every task has ended.
+        One task's failure never stops the others. Returns when every task has ended (a
+        detached Slurm backend: once every task is submitted, each reported as ``SUBMIT``).
 
         Raises:
             KeyboardInterrupt: The sweep was stopped (Ctrl-C, SIGTERM); what this backend

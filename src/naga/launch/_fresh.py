@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import sys
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,13 +36,17 @@ def decide_reruns(
     planned: Sequence[PlannedTask],
     previous: Mapping[str, Mapping[str, Any]],
     options: SweepOptions,
+    *,
+    quiet: bool = False,
 ) -> dict[str, str]:
-    """``{task key: why}`` for the done tasks that run again; prints one line about them."""
+    """``{task key: why}`` for the done tasks that run again (``forced``, or the first reason
+    the task is stale); prints one line about them unless ``quiet``."""
     done = [p for p in planned if previous.get(p.key, {}).get("status") == TaskStatus.DONE.value]
     if not done or options.rerun == "failed":
         return {}
     if options.force:
-        print(f"naga: --force: {len(done)} done task(s) rerun.", file=sys.stderr)
+        if not quiet:
+            print(f"naga: --force: {len(done)} done task(s) rerun.", file=sys.stderr)
         return {p.key: "forced" for p in done}
     judged = [p for p in done if _has_lock(p)]
     if not judged:
@@ -50,7 +55,7 @@ def decide_reruns(
 
     verdicts = judge_many([str(p.config["save_dir"]) for p in judged])
     stale = {p.key: v.first_reason() for p, v in zip(judged, verdicts, strict=True) if v.stale}
-    if stale:
+    if stale and not quiet:
         reasons = Counter(stale.values()).most_common(3)
         why = "; ".join(reason for reason, _ in reasons)
         more = (
@@ -81,10 +86,20 @@ class SweepLock:
         self.fd: int | None = None
 
     def __enter__(self) -> SweepLock:
+        self.acquire(refuse=True)
+        return self
+
+    def acquire(self, *, refuse: bool = False) -> bool:
+        """Take the lock: True when taken; False when another process holds it, or, with
+        ``refuse``, a ``TaskError`` naming the holder (or a wait, with ``wait=True``).
+
+        A holder that keeps it only a moment (``naga tasks`` saving what it collected) is
+        waited for, up to half a second.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._take(fd)
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 os.close(fd)
@@ -92,6 +107,8 @@ class SweepLock:
             holder = self._holder(fd)
             if not self.wait:
                 os.close(fd)
+                if not refuse:
+                    return False
                 raise TaskError(
                     f"another sweep is running in '{self.path.parent.parent}' ({holder}): wait "
                     f"for it to end, or add --wait to start when it does.",
@@ -102,7 +119,34 @@ class SweepLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode(), 0)
         self.fd = fd
-        return self
+        return True
+
+    @staticmethod
+    def _take(fd: int) -> None:
+        deadline = time.monotonic() + 0.5
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as exc:
+                busy = exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def holder(self) -> str | None:
+        """Who holds the lock (``pid 12 on host``), or None when nobody does."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return self._holder(fd)
+        finally:
+            os.close(fd)
+        return None
 
     @staticmethod
     def _holder(fd: int) -> str:
@@ -113,6 +157,10 @@ class SweepLock:
             return "another process"
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Let the lock go (closing its file releases it)."""
         if self.fd is not None:
             os.close(self.fd)  # closing releases the lock
             self.fd = None

@@ -14,8 +14,7 @@ if TYPE_CHECKING:
 
 
 class SweepOptions:
-    """What ``--tasks``, ``--tasks_key``, ``--task_to``, ``--n_jobs``, ``--slurm_config``,
-    ``--dask`` and ``--task_timeout`` asked for.
+    """What the sweep flags asked for (``--tasks``, ``--sweep``, ``--n_jobs``, ...).
 
     Attributes:
         tasks: Path of a task file (text, YAML, JSON, CSV or TSV), or None.
@@ -32,14 +31,23 @@ class SweepOptions:
         rerun: ``"failed"``: rerun only tasks that did not finish (failed, died, timed out,
             interrupted, never started), not done tasks that went stale.
         wait: When another sweep uses the folder, wait for it instead of refusing.
+        sweep: ``--sweep`` grids, each ``KEY=V1,V2,...``: the tasks are their cartesian
+            product (times the tasks of ``tasks``/``tasks_key`` when given).
+        dry_run: List what would run or be skipped, and why; run, submit and write nothing.
+        debug_task: The label of one task to run in this process (for a debugger), or None.
+        detach: Submit the tasks to Slurm and return without waiting for them.
     """
 
     __slots__ = (
         "dask",
+        "debug_task",
+        "detach",
+        "dry_run",
         "force",
         "n_jobs",
         "rerun",
         "slurm_config",
+        "sweep",
         "task_timeout",
         "task_to",
         "tasks",
@@ -59,6 +67,10 @@ class SweepOptions:
         force: bool = False,
         rerun: str | None = None,
         wait: bool = False,
+        sweep: tuple[str, ...] = (),
+        dry_run: bool = False,
+        debug_task: str | None = None,
+        detach: bool = False,
     ) -> None:
         self.tasks = tasks
         self.tasks_key = tasks_key
@@ -70,11 +82,15 @@ class SweepOptions:
         self.force = force
         self.rerun = rerun
         self.wait = wait
+        self.sweep = tuple(sweep)
+        self.dry_run = dry_run
+        self.debug_task = debug_task
+        self.detach = detach
 
     @property
     def active(self) -> bool:
         """True when a sweep was asked for (a task source was given)."""
-        return self.tasks is not None or self.tasks_key is not None
+        return self.tasks is not None or self.tasks_key is not None or bool(self.sweep)
 
     def _fields(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self.__slots__)

@@ -2,8 +2,9 @@
 
 Pure functions of the tasks, the base config and the previous tasks.yaml, tested with tables.
 
-A task's label (its folder and log name) is ``key=value`` from the task, with characters that
-are unsafe in file names replaced by ``_``, cut at 80 characters (then followed by a hash of
+A task's label (its folder and log name) is ``key=value`` from the task (then the ``--sweep``
+values, keys sorted: ``param=1,lr=0.1``), with characters that are unsafe in file names replaced
+by ``_``, cut at 80 characters (then followed by a hash of
 the config). It depends on the task alone, except when two tasks would share it:
 
 - a task tasks.yaml already holds keeps the label it has there, whatever tasks are added;
@@ -46,12 +47,14 @@ _MAX_LABEL = 80
 
 @dataclass(frozen=True)
 class PlannedTask:
-    """A task ready to run: where it came from, its config (own save_dir set), label and key."""
+    """A task ready to run: where it came from, its config (own save_dir set), label and key,
+    and its own Slurm options (``_slurm``), if any."""
 
     origin: str
     config: dict[str, Any]
     label: str
     key: str
+    resources: dict[str, Any] | None = None
 
 
 def resolve_tasks(
@@ -100,23 +103,32 @@ def place_tasks(
         return entry is not None and entry.get("label") == label
 
     labels = task_labels(
-        [_raw_label(value.value, task_to) for value, _ in resolved],
+        [_raw_label(value.value, task_to, value.grid) for value, _ in resolved],
         [config_key(config)[:8] for _, config in resolved],
         recorded,
     )
     planned = []
     for index, ((value, _), label) in enumerate(zip(resolved, labels, strict=True)):
         config = placed(index, label)
-        planned.append(PlannedTask(value.origin, config, label, config_key(config)))
+        planned.append(
+            PlannedTask(value.origin, config, label, config_key(config), value.resources)
+        )
     return planned
 
 
 def task_config(
     spec: Any, base: dict[str, Any], task: TaskValue, task_to: str | None
 ) -> dict[str, Any]:
-    """``base`` with ``task``'s value at ``task_to`` (or its dict merged at the root)."""
+    """``base`` with ``task``'s value at ``task_to`` (or its dict merged at the root), then its
+    ``--sweep`` point."""
     config = copy.deepcopy(base)
     apply = spec.apply_text if task.text else spec.apply
+    if task.grid is not None:
+        _check_grid(task, task_to)
+        if task_to is None and not task.value:  # the grid alone
+            for key, text in task.grid.items():
+                spec.apply_text(config, key, text, origin=f"--sweep {key}={text}")
+            return config
     if task_to is not None:
         if not spec.has(task_to):
             raise TaskError(
@@ -139,7 +151,23 @@ def task_config(
             f"sets with --task_to KEY (for example --task_to param).",
             value=task.value,
         )
+    for key, text in (task.grid or {}).items():
+        spec.apply_text(config, key, text, origin=f"--sweep {key}={text}")
     return config
+
+
+def _check_grid(task: TaskValue, task_to: str | None) -> None:
+    """A ``--sweep`` key may not also be set by the task itself: which would win is unclear."""
+    own = {task_to} if task_to is not None else set()
+    if isinstance(task.value, dict) and task_to is None:
+        own = {str(k).lstrip("+") for k in task.value}
+    for key in task.grid or {}:
+        if key.lstrip("+") in own:
+            raise TaskError(
+                f"{task.origin}: '{key.lstrip('+')}' is set both by the task and by --sweep: "
+                f"drop it from one of them.",
+                key=key.lstrip("+"),
+            )
 
 
 def task_labels(
@@ -183,10 +211,13 @@ def task_labels(
     return [label for label in labels if label is not None]
 
 
-def _raw_label(value: Any, task_to: str | None) -> str:
+def _raw_label(value: Any, task_to: str | None, grid: dict[str, str] | None = None) -> str:
     if task_to is not None:
-        return f"{task_to.rsplit('.', 1)[-1]}={_text(value)}"
-    return ",".join(f"{k}={_text(v)}" for k, v in value.items())
+        parts = [f"{task_to.rsplit('.', 1)[-1]}={_text(value)}"]
+    else:
+        parts = [f"{k}={_text(v)}" for k, v in value.items()]
+    parts += [f"{k.lstrip('+')}={v}" for k, v in sorted((grid or {}).items())]
+    return ",".join(parts)
 
 
 def _safe(text: str, digest: str) -> str:

@@ -1,4 +1,8 @@
-"""Task sources: text, YAML/JSON, CSV/TSV files, or a list inside the config."""
+"""Task sources: text, YAML/JSON, CSV/TSV files, a list inside the config, ``--sweep`` grids.
+
+A dict task may hold the reserved key ``_slurm`` (or CSV columns ``_slurm.<option>``): the
+task's own Slurm options, kept apart from its config (:attr:`TaskValue.resources`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,10 @@ from typing import Any
 from naga._errors import TaskError
 from naga.launch._options import SweepOptions
 
-__all__ = ["TaskValue", "load_tasks"]
+__all__ = ["RESOURCES_KEY", "TaskValue", "load_tasks"]
+
+#: The reserved key of a dict task that holds its own Slurm options (never merged into the config).
+RESOURCES_KEY = "_slurm"
 
 
 class TaskValue:
@@ -18,20 +25,99 @@ class TaskValue:
         value: The task's value (typed), or a dict of key -> value.
         origin: Where it came from, for messages (``tasks.txt line 3``).
         text: True when the value (or each dict value) is raw text to type like ``-o`` values.
+        grid: A point of the ``--sweep`` grids (``{key: text}``) applied after ``value``, or None.
+        resources: The task's own Slurm options (its ``_slurm`` key), or None.
     """
 
-    __slots__ = ("origin", "text", "value")
+    __slots__ = ("grid", "origin", "resources", "text", "value")
 
-    def __init__(self, value: Any, origin: str, text: bool) -> None:
+    def __init__(
+        self,
+        value: Any,
+        origin: str,
+        text: bool,
+        grid: dict[str, str] | None = None,
+        resources: dict[str, Any] | None = None,
+    ) -> None:
         self.value = value
         self.origin = origin
         self.text = text
+        self.grid = grid
+        self.resources = resources
 
 
 def load_tasks(options: SweepOptions, base: dict[str, Any]) -> list[TaskValue]:
-    """Read the tasks that ``options`` names. Raises ``TaskError`` for a bad source."""
+    """Read the tasks that ``options`` names: a file's or the config's, times the ``--sweep``
+    grids. Raises ``TaskError`` for a bad source."""
     if options.tasks is not None and options.tasks_key is not None:
         raise TaskError("--tasks and --tasks_key both given: choose one task source.")
+    points = None
+    if options.sweep:
+        from naga.launch._grid import grid_points
+
+        points = grid_points(options.sweep)
+    if options.tasks is None and options.tasks_key is None:
+        if options.task_to is not None:
+            raise TaskError(
+                f"--task_to {options.task_to} needs --tasks FILE or --tasks_key KEY: a --sweep "
+                f"grid names its keys itself (--sweep {options.task_to}=V1,V2).",
+                key=options.task_to,
+            )
+        return [TaskValue({}, _grid_origin(p), True, grid=p) for p in points or []]
+    tasks = [_with_resources(task) for task in _read(options, base)]
+    if points is None:
+        return tasks
+    return [
+        TaskValue(t.value, f"{t.origin}, {_grid_origin(p)}", t.text, grid=p, resources=t.resources)
+        for t in tasks
+        for p in points
+    ]
+
+
+def _grid_origin(point: dict[str, str]) -> str:
+    return "--sweep " + " ".join(f"{k}={v}" for k, v in point.items())
+
+
+def _with_resources(task: TaskValue) -> TaskValue:
+    """``task`` with its ``_slurm`` options (a mapping, or ``_slurm.<option>`` keys) taken out
+    of its value."""
+    value = task.value
+    if not isinstance(value, dict) or not any(
+        str(k) == RESOURCES_KEY or str(k).startswith(RESOURCES_KEY + ".") for k in value
+    ):
+        return task
+    rest: dict[Any, Any] = {}
+    resources: dict[str, Any] = {}
+    for key, item in value.items():
+        name = str(key)
+        if name == RESOURCES_KEY:
+            if not isinstance(item, dict):
+                raise TaskError(
+                    f"{task.origin}: {RESOURCES_KEY} holds {item!r}: give it a mapping of Slurm "
+                    f"options, e.g. {RESOURCES_KEY}: {{mem_gb: 64}}.",
+                    key=RESOURCES_KEY,
+                    value=item,
+                )
+            resources.update({str(k): v for k, v in item.items()})
+        elif name.startswith(RESOURCES_KEY + "."):
+            resources[name.split(".", 1)[1]] = _typed(item) if task.text else item
+        else:
+            rest[key] = item
+    return TaskValue(rest, task.origin, task.text, resources=resources or None)
+
+
+def _typed(text: Any) -> Any:
+    """A table cell of a Slurm option: ``64`` an int, ``4GB`` text."""
+    from naga._yaml import YAMLError, load_yaml
+
+    try:
+        value = load_yaml(str(text))
+    except YAMLError:
+        return text
+    return value if isinstance(value, (int, float, str, bool)) else text
+
+
+def _read(options: SweepOptions, base: dict[str, Any]) -> list[TaskValue]:
     if options.tasks_key is not None:
         tasks = _from_config(base, options.tasks_key)
         where = f"config key '{options.tasks_key}'"

@@ -8,7 +8,10 @@
       save_dir: results/process/param=1
       key: 3f0c9a1e5b7d2c44          # hash of the task's resolved config: its identity
       log: /abs/results/process/logs/param=1.log
-      status: done                   # pending, running, done, failed, interrupted, timeout
+      status: done                   # pending, running, done, failed, interrupted, timeout, lost
+      job: '1234_0'                  # on Slurm: its job (array id and index)
+      start: '2026-01-02T10:00:00Z'  # when it started (UTC)
+      duration_s: 12.3               # how long it ran
       error: ...                     # when it failed
       result: {acc: 0.9}             # the task's result.json, when it returned one
 
@@ -31,7 +34,7 @@ from naga._atomic import atomic_write_text
 from naga._yaml import YAMLError, dump_yaml, load_yaml
 from naga.launch._backend import TaskStatus
 
-__all__ = ["StateFile", "TaskRecord", "load_state"]
+__all__ = ["StateFile", "TaskRecord", "load_state", "now_stamp", "parse_stamp"]
 
 
 @dataclass
@@ -46,6 +49,9 @@ class TaskRecord:
     status: TaskStatus = TaskStatus.PENDING
     error: str | None = None
     result: Any = None
+    job: str | None = None
+    start: str | None = None
+    duration_s: float | None = None
 
     def to_plain(self) -> dict[str, Any]:
         """The entry as written: the status as its string, no ``error`` unless there is one."""
@@ -57,11 +63,34 @@ class TaskRecord:
             "log": self.log,
             "status": self.status.value,
         }
+        for name in ("job", "start", "duration_s"):
+            if getattr(self, name) is not None:
+                plain[name] = getattr(self, name)
         if self.error is not None:
             plain["error"] = self.error
         if self.result is not None:
             plain["result"] = self.result
         return plain
+
+
+def now_stamp() -> str:
+    """Now, as tasks.yaml writes a time (UTC, like a run's record)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def parse_stamp(stamp: Any) -> float | None:
+    """A time tasks.yaml wrote, in seconds since the epoch; None when it is not one.
+
+    Example:
+        >>> parse_stamp("1970-01-01T00:01:00Z"), parse_stamp("soon")
+        (60.0, None)
+    """
+    import calendar
+
+    try:
+        return float(calendar.timegm(time.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ")))
+    except (TypeError, ValueError):
+        return None
 
 
 def load_state(path: Path) -> dict[str, dict[str, Any]]:

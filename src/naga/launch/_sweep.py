@@ -2,79 +2,54 @@
 
 Layout, for a config whose ``save_dir`` is ``results/process`` and ``--task_to param``::
 
-    results/process/tasks.yaml          which task went where, its status and error
+    results/process/tasks.yaml          which task went where, its status, job and error
     results/process/param=1/            task 1's save_dir (config.json, its outputs)
     results/process/logs/param=1.log    task 1's stdout and stderr
 
 Without a ``save_dir`` in the config, the sweep's folder is ``.naga/sweeps/<hash>`` in the
 working directory. A task is finished when its function returned normally; rerunning the same
-command runs only the tasks whose resolved config has not finished yet.
+command runs only the tasks whose resolved config has not finished yet (or went stale).
 
-The steps: read the tasks (``_sources``), resolve and place them (``_plan``), pick the backend
-(``_local``, ``_slurm``, ``_dask``, behind ``_backend.Backend``), run them while :class:`_Sweep`
-records each event in tasks.yaml (``_state``) and on stderr (``_progress``).
+The steps: read the tasks (``_sources``, ``_grid``), resolve and place them (``_plan``), see
+what became of the Slurm jobs of an earlier sweep (``_jobs``: still queued ones are watched,
+ended ones collected, lost ones run again), decide which done tasks are stale (``_fresh``), pick
+the backend (``_local``, ``_slurm``, ``_dask``, behind ``_backend.Backend``), and run the tasks
+while :class:`~naga.launch._session.SweepSession` records each event in tasks.yaml (``_state``) and on stderr
+(``_progress``). ``--dry_run`` stops before running and lists what each task would do
+(``_dryrun``); ``--debug_task`` runs one task in this process instead.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from naga._errors import TaskError, require
-from naga._paths import LOGS_DIR, TASKS_NAME
-from naga._record import read_result
-from naga.launch._backend import Backend, Entry, Event, EventKind, Outcome, Task, TaskStatus
+from naga._errors import TaskError, did_you_mean, require
+from naga._paths import TASKS_NAME
+from naga.launch._backend import Backend
 from naga.launch._fresh import SweepLock, decide_reruns
 from naga.launch._options import SweepOptions
 from naga.launch._plan import PlannedTask, place_tasks, resolve_tasks, sweep_dir_of
-from naga.launch._progress import Progress, print_summary
+from naga.launch._reattach import check_previous_jobs, refuse_unwatchable, task_fate
+from naga.launch._session import SweepResult, SweepSession
 from naga.launch._signals import StopSignals
 from naga.launch._sources import load_tasks
-from naga.launch._state import StateFile, TaskRecord, load_state
+from naga.launch._state import load_state
 from naga.launch._worker import entry_of
 
-__all__ = ["SweepResult", "run_sweep", "select_backend"]
-
-
-class SweepResult:
-    """What a sweep did.
-
-    Attributes:
-        exit_code: 0 when every task finished, 1 when any failed or timed out.
-        done: Labels of the tasks that finished in this run.
-        skipped: Labels of the tasks already finished by an earlier run.
-        failures: ``{label: {"status": "failed" | "timeout", "error": ..., "log": ...}}`` of
-            the tasks that failed.
-        sweep_dir: The sweep's folder (tasks.yaml, logs).
-    """
-
-    def __init__(self, sweep_dir: Path) -> None:
-        self.sweep_dir = sweep_dir
-        self.done: list[str] = []
-        self.skipped: list[str] = []
-        self.failures: dict[str, dict[str, str]] = {}
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failures else 0
-
-    def __repr__(self) -> str:
-        return (
-            f"SweepResult(done={len(self.done)}, skipped={len(self.skipped)}, "
-            f"failed={len(self.failures)}, sweep_dir='{self.sweep_dir}')"
-        )
+__all__ = ["SweepResult", "debug_task_config", "plan_sweep", "run_sweep", "select_backend"]
 
 
 def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> SweepResult:
     """Run ``command`` (a clicfg function) once per task of ``options``.
 
     Every task is read, typed and given its save_dir before any starts: a bad task file is a
-    ``TaskError``/``ConfigError`` with nothing started and nothing written.
+    ``TaskError``/``ConfigError`` with nothing started and nothing written. With
+    ``options.dry_run`` nothing runs: each task is listed with what it would do. With
+    ``options.debug_task`` that one task runs here, through ``command.run_resolved``.
 
     Returns:
         A :class:`SweepResult`; its ``exit_code`` is 1 when any task failed.
@@ -82,12 +57,98 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
     Raises:
         KeyboardInterrupt: Ctrl-C (SIGINT) stopped the sweep; tasks.yaml is saved.
         SystemExit: SIGTERM or SIGHUP stopped the sweep: status 143 or 129, tasks.yaml saved.
+
+    Example:
+        >>> run_sweep(main, main.spec.defaults(), SweepOptions(sweep=("lr=0.1,0.01",)))  # doctest: +SKIP
+        SweepResult(done=2, skipped=0, failed=0, sweep_dir='results/train')
     """
+    if options.debug_task is not None:
+        config, label = _debug_task(command, base, options)
+        result = SweepResult(sweep_dir_of(base, [config]))
+        command.run_resolved(config)
+        result.done.append(label)
+        return result
     resolved = resolve_tasks(command.spec, base, load_tasks(options, base), options.task_to)
     sweep_dir = sweep_dir_of(base, [config for _, config in resolved])
     backend = select_backend(options, sweep_dir)
+    _check_resources([value for value, _ in resolved], backend)
+    if options.dry_run:
+        from naga.launch._dryrun import show_dry_run
+
+        previous = load_state(sweep_dir / TASKS_NAME)
+        planned = place_tasks(resolved, base, options.task_to, previous)
+        checks = check_previous_jobs(planned, previous, sweep_dir)
+        rerun = decide_reruns(planned, previous, options, quiet=True)
+        fates = {
+            p.key: task_fate(p, previous.get(p.key, {}), checks.get(p.key), rerun) for p in planned
+        }
+        show_dry_run(sweep_dir, planned, fates, backend, options)
+        return SweepResult(sweep_dir)
     with SweepLock(sweep_dir, wait=options.wait):
         return _run(command, base, options, resolved, sweep_dir, backend)
+
+
+def _check_resources(values: Sequence[Any], backend: Backend) -> None:
+    """Each task's own Slurm options (``_slurm``) checked and named as submitit names them; on
+    another backend they cannot apply, and the sweep says so."""
+    from naga.launch._slurm import SlurmBackend, check_slurm_options
+    from naga.launch._sources import RESOURCES_KEY
+
+    own = [value for value in values if value.resources]
+    if not own:
+        return
+    if not isinstance(backend, SlurmBackend):
+        print(
+            f"naga: note: {len(own)} task(s) set Slurm options ({RESOURCES_KEY}); they apply "
+            f"on Slurm only (--slurm_config), not here.",
+            file=sys.stderr,
+        )
+        return
+    for value in own:
+        value.resources = check_slurm_options(value.resources, f"{value.origin}: {RESOURCES_KEY}")
+
+
+def plan_sweep(
+    command: Any, base: dict[str, Any], options: SweepOptions
+) -> tuple[Path, list[PlannedTask]]:
+    """The sweep's folder and its tasks as they would run (labels, configs), reading the
+    previous tasks.yaml and writing nothing."""
+    resolved = resolve_tasks(command.spec, base, load_tasks(options, base), options.task_to)
+    sweep_dir = sweep_dir_of(base, [config for _, config in resolved])
+    previous = load_state(sweep_dir / TASKS_NAME)
+    return sweep_dir, place_tasks(resolved, base, options.task_to, previous)
+
+
+def debug_task_config(command: Any, base: dict[str, Any], options: SweepOptions) -> dict[str, Any]:
+    """The resolved config of the task labelled ``options.debug_task``, to run in this process.
+
+    Raises:
+        TaskError: No task has that label: the message lists the labels, closest first.
+    """
+    return _debug_task(command, base, options)[0]
+
+
+def _debug_task(
+    command: Any, base: dict[str, Any], options: SweepOptions
+) -> tuple[dict[str, Any], str]:
+    label = str(options.debug_task)
+    sweep_dir, planned = plan_sweep(command, base, options)
+    for task in planned:
+        if task.label == label:
+            print(
+                f"naga: --debug_task {label}: running it in this process ({sweep_dir}/"
+                f"{TASKS_NAME} untouched).",
+                file=sys.stderr,
+            )
+            return task.config, label
+    labels = [task.label for task in planned]
+    shown = ", ".join(labels[:20]) + (f", ... ({len(labels)} in all)" if len(labels) > 20 else "")
+    raise TaskError(
+        f"--debug_task {label}: no task of this sweep has that label.{did_you_mean(label, labels)} "
+        f"Its labels: {shown}.",
+        value=label,
+        choices=labels,
+    )
 
 
 def _run(
@@ -100,9 +161,11 @@ def _run(
 ) -> SweepResult:
     previous = load_state(sweep_dir / TASKS_NAME)
     planned = place_tasks(resolved, base, options.task_to, previous)
+    checks = check_previous_jobs(planned, previous, sweep_dir)
+    refuse_unwatchable(planned, checks, backend, sweep_dir)
     rerun = decide_reruns(planned, previous, options)
-    sweep = _Sweep(sweep_dir, planned, previous, rerun)
-    tasks = sweep.start(entry_of(command), options.task_timeout)
+    sweep = SweepSession(sweep_dir, planned, previous, rerun, checks)
+    tasks = sweep.start(entry_of(command), options.task_timeout, progress=not options.detach)
     stopped = False
     with StopSignals() as stop:
         try:
@@ -115,7 +178,10 @@ def _run(
                 sweep.stopped(stop.received)
             sweep.close()
     if not stopped:  # (a signal after every task ended changes nothing)
-        sweep.summary()
+        if options.detach:
+            sweep.detached_summary()
+        else:
+            sweep.summary()
         return sweep.result
     if stop.received is not None and stop.received != signal.SIGINT:
         raise SystemExit(stop.exit_code)
@@ -126,12 +192,20 @@ def select_backend(options: SweepOptions, sweep_dir: Path) -> Backend:
     """The backend ``options`` ask for; its options checked (a ``TaskError`` names the fix)."""
     if options.slurm_config is not None and options.dask is not None:
         raise TaskError("--slurm_config and --dask both given: choose one backend.")
+    if options.detach and options.slurm_config is None:
+        raise TaskError(
+            "--detach needs --slurm_config FILE: only Slurm jobs outlive the command that "
+            "submits them (local and Dask tasks end with it)."
+        )
     if options.slurm_config is not None:
         require("submitit", "slurm", "--slurm_config (tasks on Slurm)", TaskError)
         from naga.launch._slurm import SlurmBackend, load_slurm_options
 
         return SlurmBackend(
-            load_slurm_options(options.slurm_config), sweep_dir.resolve(), options.task_timeout
+            load_slurm_options(options.slurm_config),
+            sweep_dir.resolve(),
+            options.task_timeout,
+            detach=options.detach,
         )
     if options.dask is not None:
         require("distributed", "dask", "--dask (tasks on a Dask cluster)", TaskError)
@@ -141,110 +215,3 @@ def select_backend(options: SweepOptions, sweep_dir: Path) -> Backend:
     from naga.launch._local import LocalBackend
 
     return LocalBackend()
-
-
-class _Sweep:
-    """One sweep while its backend runs: every task's record, the result, the progress display
-    and tasks.yaml, updated by each event (from any thread)."""
-
-    def __init__(
-        self,
-        sweep_dir: Path,
-        planned: Sequence[PlannedTask],
-        previous: Mapping[str, Mapping[str, Any]],
-        rerun: Mapping[str, str] | None = None,
-    ) -> None:
-        self.result = SweepResult(sweep_dir)
-        self.planned = planned
-        self.records: dict[str, TaskRecord] = {}
-        for task in planned:
-            log = str((sweep_dir / LOGS_DIR / f"{task.label}.log").resolve())
-            save_dir = task.config.get("save_dir")
-            record = TaskRecord(task.label, task.origin, save_dir, task.key, log)
-            before = previous.get(task.key, {})
-            if before.get("status") == TaskStatus.DONE.value and task.key not in (rerun or {}):
-                record.status = TaskStatus.DONE
-                record.result = before.get("result")
-                self.result.skipped.append(task.label)
-            self.records[task.key] = record
-        self._lock = threading.RLock()
-        self.state = StateFile(sweep_dir / TASKS_NAME, self._render, self._lock)
-        self.progress: Progress | None = None
-
-    def _render(self) -> dict[str, Any]:
-        return {"tasks": [record.to_plain() for record in self.records.values()]}
-
-    def start(self, entry: Entry, timeout_min: float | None) -> list[Task]:
-        """Save the initial state and start the progress display; the tasks left to run."""
-        cwd = os.getcwd()
-        tasks = [
-            Task(index, p.key, p.label, p.config, self.records[p.key].log, entry, cwd, timeout_min)
-            for index, p in enumerate(self.planned)
-            if self.records[p.key].status is not TaskStatus.DONE
-        ]
-        self.state.save()
-        self.progress = Progress(len(tasks), len(self.result.skipped))
-        return tasks
-
-    def report(self, event: Event) -> None:
-        """Record ``event`` (a backend's ``report``)."""
-        with self._lock:
-            record = self.records[event.task.key]
-            if event.kind is EventKind.START:
-                record.status = TaskStatus.RUNNING
-            else:
-                self._finish(record, event.outcome or Outcome.failed("no outcome"))
-            if self.progress is not None:
-                self.progress.update(event)
-            self.state.changed()
-
-    def _finish(self, record: TaskRecord, outcome: Outcome) -> None:
-        record.status = outcome.status
-        record.error = outcome.error if outcome.status.is_failure else None
-        if outcome.status is TaskStatus.DONE:
-            self.result.done.append(record.label)
-            if record.save_dir:
-                record.result = read_result(record.save_dir)
-        elif outcome.status.is_failure:
-            self.result.failures[record.label] = {
-                "status": outcome.status.value,
-                "error": outcome.error or "unknown error",
-                "log": record.log,
-            }
-
-    def stopped(self, received: signal.Signals | None) -> None:
-        """The sweep was stopped: tasks still running are interrupted; say what was left."""
-        with self._lock:
-            for record in self.records.values():
-                if record.status is TaskStatus.RUNNING:
-                    record.status = TaskStatus.INTERRUPTED
-            left = sum(
-                r.status in (TaskStatus.INTERRUPTED, TaskStatus.PENDING)
-                for r in self.records.values()
-            )
-        if self.progress is not None:
-            self.progress.close()
-        how = "interrupted"
-        if received is not None and received != signal.SIGINT:
-            how = f"stopped by {received.name}"
-        print(
-            f"\nnaga: {how}: {len(self.result.done)} task(s) done, {len(self.result.failures)} "
-            f"failed, {left} stopped or not started. State: {self.state.path}\n"
-            f"naga: rerun the same command to run only the tasks that did not finish.",
-            file=sys.stderr,
-        )
-
-    def close(self) -> None:
-        """Write the final tasks.yaml and stop the progress display."""
-        self.state.close()
-        if self.progress is not None:
-            self.progress.close()
-
-    def summary(self) -> None:
-        print_summary(
-            len(self.planned),
-            len(self.result.done),
-            len(self.result.skipped),
-            self.result.failures,
-            str(self.state.path),
-        )

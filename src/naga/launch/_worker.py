@@ -29,9 +29,25 @@ from typing import IO, Any
 
 from naga.launch._backend import Entry, Outcome, Task
 
-__all__ = ["entry_of", "read_frame", "run_task", "write_frame"]
+__all__ = [
+    "entry_of",
+    "load_function",
+    "load_module",
+    "mark_requeue",
+    "read_frame",
+    "run_task",
+    "write_frame",
+]
 
 _MODULES: dict[str, Any] = {}
+#: Set when a Slurm job is about to be requeued (``_requeue``): the ``SystemExit`` that submitit
+#: then raises inside the running task ends the job, not the task.
+_REQUEUE = {"pending": False}
+
+
+def mark_requeue() -> None:
+    """The job running this process is being requeued: let its exit through ``run_task``."""
+    _REQUEUE["pending"] = True
 
 
 def entry_of(command: Any) -> Entry:
@@ -45,7 +61,9 @@ def entry_of(command: Any) -> Entry:
     )
 
 
-def _load(entry: Entry) -> Any:
+def load_module(entry: Entry) -> Any:
+    """The module of a task's function, imported once per process (a script as
+    ``__naga_task__``)."""
     key = f"{entry.module}:{entry.file}"
     module = _MODULES.get(key)
     if module is None:
@@ -62,7 +80,12 @@ def _load(entry: Entry) -> Any:
             sys.modules["__naga_task__"] = module
             spec.loader.exec_module(module)
         _MODULES[key] = module
-    target = getattr(module, entry.name)
+    return module
+
+
+def load_function(entry: Entry) -> Any:
+    """The clicfg function of a task (found through outer decorators such as unsafe_debug)."""
+    target = getattr(load_module(entry), entry.name)
     while not hasattr(target, "run_resolved") and hasattr(target, "__wrapped__"):
         target = target.__wrapped__
     return target
@@ -89,9 +112,11 @@ def run_task(task: Task) -> Outcome:
     os.dup2(log_fd, 2)
     os.close(log_fd)
     try:
-        _load(task.entry).run_resolved(task.config)
+        load_function(task.entry).run_resolved(task.config)
         return Outcome.done()
     except SystemExit as exc:  # sys.exit() in a task: its status decides, as for a script
+        if _REQUEUE["pending"]:
+            raise
         if exc.code in (None, 0):
             return Outcome.done()
         traceback.print_exc()
