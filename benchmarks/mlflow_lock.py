@@ -1,22 +1,41 @@
 """mlflow_lock against the bare MLflow calls it wraps, and its look-up cost as an experiment grows.
 
-Run: .venv/bin/python benchmarks/mlflow_lock.py [rounds]. Uses a sqlite store in a temp dir.
+Run: .venv/bin/python benchmarks/mlflow_lock.py [rounds] [--against REV]. Uses a sqlite store in
+a temp dir. ``--against REV`` also times the mlflow_lock of a git revision (its
+``src/naga/tracking/_mlflow.py``), interleaved with today's, for before/after figures.
+
+Two baselines: the bare calls of the first benchmark (create, tags, params, run.lock, end), and
+the bare calls that store what mlflow_lock stores today (the run's own start and end, a
+description, params and metrics in one batch, a dataset input, run.lock and run.lock.yaml).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import interleaved, table, time_call
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    args = sys.argv[1:]
+    against = None
+    if "--against" in args:
+        index = args.index("--against")
+        against = args[index + 1]
+        del args[index : index + 2]
+    rounds = int(args[0]) if args else 5
     tmp = Path(tempfile.mkdtemp(prefix="naga-bench-"))
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
@@ -34,32 +53,67 @@ def main() -> None:
         data=[str(run_dir / "out.txt")],
         runlock_path=run_dir / "run.lock",
     )
+    (run_dir / ".naga" / "record.json").write_text(
+        json.dumps({"status": "done", "start": "2024-05-01T12:00:00Z", "duration_s": 12.5})
+    )
+    (run_dir / "result.json").write_text('{"acc": 0.9, "loss": 0.1}\n')
+    data_hash = lock["data"][str(run_dir / "out.txt")]["hash"]
 
     def bare() -> None:
         with mlflow.start_run(run_name="bare"):
-            mlflow.set_tags({"commit": "x", "data": lock["data"][str(run_dir / "out.txt")]["hash"]})
+            mlflow.set_tags({"commit": "x", "data": data_hash})
             mlflow.log_params({"param": 1, "nested.lr": 0.1})
             mlflow.log_artifact(str(run_dir / "run.lock"))
 
-    def naga_lock() -> None:
-        with mlflow_lock(run_dir):
-            pass
+    client = mlflow.tracking.MlflowClient()
 
+    def bare_same_content() -> None:
+        from mlflow.entities import Dataset, DatasetInput, Metric, Param
+
+        start = 1714564800000
+        run = client.create_run(
+            "0",
+            start_time=start,
+            tags={"commit": "x", "data": data_hash, "mlflow.note.content": "**done**"},
+            run_name="bare-full",
+        )
+        run_id = run.info.run_id
+        client.log_batch(
+            run_id,
+            params=[Param("param", "1"), Param("nested.lr", "0.1")],
+            metrics=[Metric("acc", 0.9, start, 0), Metric("loss", 0.1, start, 0)],
+        )
+        source = json.dumps({"uri": str(run_dir / "out.txt")})
+        client.log_inputs(run_id, [DatasetInput(Dataset("out", data_hash[9:], "local", source))])
+        client.log_artifact(run_id, str(run_dir / "run.lock"))
+        client.log_text(run_id, (run_dir / "run.lock").read_text(), "run.lock.yaml")
+        client.set_terminated(run_id, end_time=start + 12500)
+
+    cases: dict[str, Callable[[], float]] = {
+        "bare MLflow calls": lambda: time_call(bare),
+        "bare, same content as naga": lambda: time_call(bare_same_content),
+    }
+    contenders: dict[str, Callable[..., Any]] = {"naga mlflow_lock": mlflow_lock}
+    if against:
+        contenders[f"naga mlflow_lock at {against}"] = _mlflow_lock_at(against, tmp)
+    for label, function in contenders.items():
+        folder = tmp / f"run-{len(cases)}"  # each its own folder: one deprecation per log
+        shutil.copytree(run_dir, folder)
+
+        def once(function: Callable[..., Any] = function, folder: Path = folder) -> None:
+            with function(folder):
+                pass
+
+        once()  # warm-up
+        cases[label] = lambda once=once: time_call(once)
     bare()
-    naga_lock()
+    bare_same_content()
     table(
         "one run: create, tag, params, run.lock artifact, end",
-        interleaved(
-            {
-                "bare MLflow calls": lambda: time_call(bare),
-                "naga mlflow_lock": lambda: time_call(naga_lock),
-            },
-            rounds,
-        ),
+        interleaved(cases, rounds),
         "bare MLflow calls",
     )
 
-    client = mlflow.tracking.MlflowClient()
     results = {}
     for size in (100, 5000):
         experiment = client.create_experiment(f"size-{size}")
@@ -81,6 +135,24 @@ def main() -> None:
         "experiment of 100 runs",
     )
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _mlflow_lock_at(revision: str, tmp: Path) -> Callable[..., Any]:
+    """The ``mlflow_lock`` of ``src/naga/tracking/_mlflow.py`` at a git revision."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:src/naga/tracking/_mlflow.py"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = tmp / "mlflow_lock_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("naga_mlflow_lock_before", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.mlflow_lock  # type: ignore[no-any-return]
 
 
 def _cycle(folder: Path, experiment: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -9,15 +10,19 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from naga import TrackingError, mlflow_lock, runlock
+from naga import TrackingError, clicfg, load_lock, mlflow_lock, runlock
 from naga._urls import strip_credentials
-from naga.tracking import TAG_STATUS, remembered_run
+from naga.tracking import TAG_STATUS, remembered_run, ui_hint
+from naga.tracking._content import describe, run_times
 
 mlflow = pytest.importorskip("mlflow")
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
@@ -155,7 +160,37 @@ def test_exception_fails_the_run_and_keeps_the_previous_active(store: str, tmp_p
         1 / 0  # noqa: B018
     client = mlflow.tracking.MlflowClient(store)
     assert client.get_run(bad.info.run_id).info.status == "FAILED"
+    assert client.get_run(bad.info.run_id).data.tags[TAG_STATUS] == "failed"
+    assert client.get_run(bad.info.run_id).data.params["param"] == "1"  # logged all the same
     assert client.get_run(good.info.run_id).data.tags[TAG_STATUS] == "active"
+
+
+@pytest.mark.parametrize("where", ["store", "server"])
+def test_a_config_param_changed_in_the_block_is_refused(
+    where: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Params go with the final status in one request, after the block: a config param the block
+    # logged with another value is refused then, and the run ends FAILED, as when MLflow
+    # refused it inside the block.
+    store = request.getfixturevalue(where)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    folder = make_run(tmp_path, "changed")
+    with mlflow_lock(folder) as good:
+        mlflow.log_param("param", 1)  # the same value: fine
+    with (
+        pytest.raises(TrackingError, match=r"refused the config params of .*changed.*another name"),
+        mlflow_lock(folder) as bad,
+    ):
+        mlflow.log_param("param", 2)
+    client = mlflow.tracking.MlflowClient(store)
+    assert client.get_run(bad.info.run_id).info.status == "FAILED"
+    assert client.get_run(bad.info.run_id).data.tags[TAG_STATUS] == "failed"
+    assert client.get_run(good.info.run_id).data.tags[TAG_STATUS] == "active"
+    assert remembered_run(folder)["run_id"] == good.info.run_id
+    with pytest.raises(ValueError), mlflow_lock(folder) as failed:  # the same, in a failed block
+        mlflow.log_param("param", 3)
+        raise ValueError
+    assert client.get_run(failed.info.run_id).data.tags[TAG_STATUS] == "failed"
 
 
 def test_lineage_and_missing_lock(store: str, tmp_path: Path) -> None:
@@ -293,6 +328,7 @@ def test_credentials_in_the_tracking_uri(server: str, tmp_path: Path, git_repo: 
     assert done.returncode == 0, done.stderr
     assert "secret" not in done.stdout + done.stderr
     assert f"at: {server}/#/experiments/" in done.stdout  # MLflow's run link, without them
+    assert f"MLflow UI: {server}/#/experiments/0\n" in done.stdout  # how to open the UI
     memory_text = (folder / ".naga" / "mlflow.json").read_text()
     assert "secret" not in memory_text and "user" not in memory_text
     memory = remembered_run(folder)
@@ -327,7 +363,7 @@ def test_reachability_check_sends_basic_auth(monkeypatch: pytest.MonkeyPatch) ->
     import http.server
     import threading
 
-    from naga.tracking._mlflow import _check_reachable
+    from naga.tracking._store import _check_reachable
 
     seen: list[tuple[str, str | None]] = []
 
@@ -437,3 +473,254 @@ def test_old_mlruns_folder_is_explained(tmp_path: Path) -> None:
     assert "an mlruns folder exists in the working directory" in done.stderr
     assert "MLFLOW_TRACKING_URI=sqlite:///mlflow.db" in done.stderr
     assert remembered_run(folder) is None
+
+
+# -- Issue 15: MLflow that reads well (checked through the server's REST API) ---------------------
+
+
+def rest(server: str, endpoint: str, **query: str) -> dict[str, Any]:
+    """GET ``/api/2.0/mlflow/<endpoint>`` of the real server, as the MLflow UI does."""
+    url = f"{server}/api/2.0/mlflow/{endpoint}?{urllib.parse.urlencode(query)}"
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return dict(json.load(answer))
+
+
+def rest_run(server: str, run_id: str) -> dict[str, Any]:
+    run = rest(server, "runs/get", run_id=run_id)["run"]
+    run["tags"] = {t["key"]: t["value"] for t in run["data"].get("tags", [])}
+    run["metrics"] = {m["key"]: m["value"] for m in run["data"].get("metrics", [])}
+    return dict(run)
+
+
+def write_record(folder: Path, **fields: Any) -> dict[str, Any]:
+    """A run record as ``@clicfg`` writes it (``naga._record``), with times chosen by the test."""
+    record = {
+        "status": "done",
+        "start": "2024-05-01T12:00:00Z",
+        "host": "node7",
+        "pid": 1,
+        "command": [sys.executable, "train.py", "-o", "lr=0.2"],
+        "end": "2024-05-01T12:02:04Z",
+        "duration_s": 123.25,
+        **fields,
+    }
+    (folder / ".naga").mkdir(exist_ok=True)
+    (folder / ".naga" / "record.json").write_text(json.dumps(record))
+    return record
+
+
+START_MS = 1714564800000  # 2024-05-01T12:00:00Z
+
+
+def test_the_run_has_the_experiments_times(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The MLflow run used to start and end when it was logged, so the UI's duration was the
+    # logging's (a fraction of a second) and the list sorted runs by when they were logged.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    folder = make_run(tmp_path, "timed")
+    write_record(folder)
+    with mlflow_lock(folder) as run:
+        pass
+    info = rest_run(server, run.info.run_id)["info"]
+    assert int(info["start_time"]) == START_MS
+    assert int(info["end_time"]) == START_MS + 123_250  # start + duration_s: to the millisecond
+    assert info["status"] == "FINISHED"
+    # Without a record, run.lock's creation time starts the run.
+    bare = make_run(tmp_path, "no-record")
+    created = run_times(None, {"created": "2024-05-01T12:00:00.500000Z"})
+    assert created == (START_MS + 500, None)
+    with mlflow_lock(bare) as run:
+        pass
+    lock = load_lock(bare)
+    assert int(rest_run(server, run.info.run_id)["info"]["start_time"]) == run_times(None, lock)[0]
+
+
+def test_run_lock_is_also_logged_as_yaml(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The MLflow UI previews only files it knows by extension: `run.lock` showed nothing.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    folder = make_run(tmp_path, "yaml")
+    with mlflow_lock(folder) as run:
+        pass
+    listed = rest(server, "artifacts/list", run_id=run.info.run_id)
+    assert sorted(f["path"] for f in listed["files"]) == ["run.lock", "run.lock.yaml"]
+    client = mlflow.tracking.MlflowClient(server)
+    shown = Path(client.download_artifacts(run.info.run_id, "run.lock.yaml", str(tmp_path)))
+    assert shown.read_text() == (folder / "run.lock").read_text()
+
+
+def test_data_are_dataset_inputs(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The data show in MLflow's dataset view: name, digest (naga's hash), source (the path).
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    folder = make_run(tmp_path, "inputs")
+    with mlflow_lock(folder) as run:
+        pass
+    entry = next(iter(load_lock(folder)["data"].values()))
+    (dataset_input,) = rest_run(server, run.info.run_id)["inputs"]["dataset_inputs"]
+    dataset = dataset_input["dataset"]
+    assert dataset["name"] == str(folder / "out.txt")  # the data name as given to runlock
+    assert dataset["digest"] == entry["hash"].removeprefix("xxh3-128:")
+    assert dataset["source_type"] == "local"
+    assert json.loads(dataset["source"]) == {"uri": str(folder / "out.txt")}
+    assert json.loads(dataset["profile"]) == {"hash": entry["hash"], "size": 6, "files": 1}
+    assert dataset_input["tags"] == [{"key": "mlflow.data.context", "value": "input"}]
+
+
+def test_the_result_is_logged_as_metrics(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    folder = make_run(tmp_path, "metrics")
+    write_record(folder)
+    (folder / "result.json").write_text('{"acc": 0.93, "loss": 0.25, "epochs": 3}\n')
+    with mlflow_lock(folder) as run:
+        mlflow.log_metric("extra", 1.0)  # the block still logs to the run
+    logged = rest_run(server, run.info.run_id)
+    assert logged["metrics"] == {"acc": 0.93, "loss": 0.25, "epochs": 3.0, "extra": 1.0}
+    history = rest(server, "metrics/get-history", run_id=run.info.run_id, metric_key="acc")
+    assert [int(m["timestamp"]) for m in history["metrics"]] == [START_MS + 123_250]
+    # A result that is not a flat mapping of numbers is no metric (it shows in the description).
+    (folder / "result.json").write_text('{"best": {"acc": 0.9}}\n')
+    with mlflow_lock(folder) as run:
+        pass
+    logged = rest_run(server, run.info.run_id)
+    assert logged["metrics"] == {}
+    assert '`{"best": {"acc": 0.9}}`' in logged["tags"]["mlflow.note.content"]
+
+
+def test_a_superseded_run_is_marked_in_its_name(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    folder = make_run(tmp_path, "results/marked")
+    write_record(folder)  # every log has the same start time: the newest log still wins
+    runs = []
+    for _ in range(3):
+        with mlflow_lock(folder) as run:
+            runs.append(run.info.run_id)
+    seen = [rest_run(server, run_id) for run_id in runs]
+    names = [run["info"]["run_name"] for run in seen]
+    assert names == ["results/marked (superseded)"] * 2 + ["results/marked"]
+    assert [run["tags"]["mlflow.runName"] for run in seen] == names
+    assert [run["tags"][TAG_STATUS] for run in seen] == ["deprecated", "deprecated", "active"]
+    assert seen[1]["tags"]["naga.superseded_by_run_id"] == runs[2]
+    assert remembered_run(folder)["run_id"] == runs[2]
+
+
+@dataclass
+class Train:
+    lr: float = 0.1
+    depth: int = 3
+    save_dir: str = "results/train"
+    data: str = "data.txt"
+    prev: str = "results/prepare"
+
+
+@clicfg
+def train(cfg: Train) -> dict[str, float]:
+    runlock(config=cfg, repos=["."], data={"input": cfg.data}, prevs=[cfg.prev])
+    return {"acc": 0.875}
+
+
+def test_the_description_summarises_the_run(
+    server: str, git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The MLflow run's description (the "Description" box of the UI) says in a few lines what
+    # ran: the command, the config's changes from the defaults, the code, the data, the
+    # upstream runs as links, the result. It used to be empty.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    monkeypatch.chdir(git_repo)
+    (git_repo / "data.txt").write_text("hello\n")
+    (git_repo / ".gitignore").write_text("results/\n")
+    (git_repo / "fast.yml").write_text("depth: 2\n")
+    prepare = git_repo / "results" / "prepare"
+    prepare.mkdir(parents=True)
+    runlock(config={"save_dir": str(prepare)})
+    with mlflow_lock(prepare, experiment="described") as up:
+        pass
+    train(argv=["--config", "fast.yml", "-o", "lr=0.2"])
+    folder = git_repo / "results" / "train"
+    with mlflow_lock(folder, experiment="described") as run:
+        pass
+    note = rest_run(server, run.info.run_id)["tags"]["mlflow.note.content"]
+    lock = load_lock(folder)
+    repo = next(iter(lock["repos"].values()))
+    data_hash = lock["data"]["input"]["hash"].removeprefix("xxh3-128:")
+    link = f"[`../prepare`](#/experiments/{up.info.experiment_id}/runs/{up.info.run_id})"
+    assert note.startswith("**done** in ")
+    assert "- **config**: files `../../fast.yml`; overrides `lr=0.2`" in note, note
+    assert f"- **code**: `.` `{repo['commit'][:12]}` on `main`, dirty (snapshot " in note
+    assert f"- **data**: `input` `xxh3-128:{data_hash[:12]}`" in note
+    assert f"- **upstream**: {link}" in note
+    assert "- **result**: `acc` = 0.875" in note
+    assert "- **command**: `python " in note
+    # The same summary, from the same files: a pure function of run.lock, record and result.
+    record = json.loads((folder / ".naga" / "record.json").read_text())
+    upstream = {"../prepare": (up.info.experiment_id, up.info.run_id)}
+    assert note == describe(folder, lock, record, {"acc": 0.875}, upstream)
+
+
+def test_the_description_of_a_folder_without_receipt_or_record(tmp_path: Path) -> None:
+    note = describe(tmp_path, None, None, None, {})
+    assert note.startswith("**logged by naga** (no run record")
+    assert "no run.lock: config, code and data are unknown" in note
+    failed = {"status": "failed", "start": "2024-05-01T12:00:00Z", "duration_s": 4000}
+    failed["error"] = {"type": "ValueError", "message": "bad `x`", "where": "train.py:3"}
+    assert describe(tmp_path, None, failed, None, {}).startswith(
+        "**failed** in 1 h 6 min, started 2024-05-01T12:00:00Z: `ValueError: bad 'x'` at "
+        "`train.py:3`"
+    )
+
+
+def test_the_block_is_mlflows_active_run_and_ends_with_it(store: str, tmp_path: Path) -> None:
+    # naga makes its run MLflow's active run without mlflow.start_run's three extra requests:
+    # the fluent API must still see it, nest it, and end runs the block left open.
+    folder = make_run(tmp_path, "fluent")
+    with mlflow.start_run() as outer:
+        with mlflow_lock(folder) as run:
+            assert mlflow.active_run().info.run_id == run.info.run_id
+            child = mlflow.start_run(nested=True)  # left open by the block
+        assert mlflow.active_run().info.run_id == outer.info.run_id
+    assert mlflow.active_run() is None
+    assert mlflow.last_active_run().info.run_id == outer.info.run_id
+    client = mlflow.tracking.MlflowClient(store)
+    assert client.get_run(run.info.run_id).data.tags["mlflow.parentRunId"] == outer.info.run_id
+    assert client.get_run(child.info.run_id).info.status == "FINISHED"
+    with mlflow_lock(folder) as run:
+        pass
+    assert mlflow.active_run() is None and mlflow.last_active_run().info.run_id == run.info.run_id
+
+
+def test_ui_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    local = ui_hint("sqlite:///mlflow.db", "4")
+    assert local.startswith(
+        f"MLflow UI: mlflow ui --backend-store-uri sqlite:///{tmp_path / 'mlflow.db'}, "
+        f"then open http://127.0.0.1:5000/#/experiments/4"
+    )
+    assert (
+        ui_hint("https://u:tok@mlflow.example.org/?x=1") == "MLflow UI: https://mlflow.example.org"
+    )
+    database = ui_hint("postgresql://me:s3cret@db:5432/mlflow")
+    assert "--backend-store-uri postgresql://db:5432/mlflow" in database
+    assert "s3cret" not in database and "credentials, left out here" in database
+    assert ui_hint("databricks") == "MLflow UI: the one serving tracking URI databricks"
+
+
+def test_naga_log_says_how_to_open_the_ui(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from naga.cli import main
+
+    folder = make_run(tmp_path, "shown")
+    assert main(["log", str(folder), "--experiment", "shown"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    experiment = remembered_run(folder)["experiment_id"]
+    assert out[-1].startswith(
+        f"MLflow UI: mlflow ui --backend-store-uri {store}, "
+        f"then open http://127.0.0.1:5000/#/experiments/{experiment}"
+    )
