@@ -358,7 +358,7 @@ def _ls(args: Any) -> int:
 
 
 def _log(args: Any) -> int:
-    from naga.tracking import mlflow_lock
+    from naga.tracking import mlflow_lock, remembered_run, ui_hint
 
     for d in args.dirs:
         if not Path(d).is_dir():
@@ -372,6 +372,7 @@ def _log(args: Any) -> int:
     else:
         for d, run_id in out.items():
             print(f"{d}: MLflow run {run_id}")
+        print(ui_hint(experiment_id=(remembered_run(args.dirs[-1]) or {}).get("experiment_id")))
     return 0
 
 
