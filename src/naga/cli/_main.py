@@ -27,6 +27,9 @@ EPILOG = """examples:
   naga ls results --table --sort -acc  the runs as a table: differing config keys, metrics
   naga dag results/evaluate            the lineage of runs (mermaid, dot, svg, png, html)
   naga log results/process             log a run to MLflow (like mlflow_lock)
+  naga rerun results/train             reproduce a run from its run.lock alone
+  naga tasks results/sweep --watch     follow a sweep (local, Dask or Slurm)
+  naga gc results --dry_run            prune code snapshots no receipt needs
 """
 
 
