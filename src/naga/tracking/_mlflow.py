@@ -260,6 +260,7 @@ def _upstream_run(folder: Path, client: Any, uri: str) -> tuple[str, str] | None
 def _log_inputs(client: Any, run: Any, uri: str, folder: Path, lock: dict[str, Any] | None) -> None:
     """The data as dataset inputs, run.lock and run.lock.yaml in one artifact upload."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.exceptions import MlflowException
 
     if lock is None:
         return
@@ -270,8 +271,16 @@ def _log_inputs(client: Any, run: Any, uri: str, folder: Path, lock: dict[str, A
         )
         for name, digest, source, profile in data_inputs(lock, folder)
     ]
-    if inputs:
-        client.log_inputs(run.info.run_id, datasets=inputs)
+    for attempt in range(3) if inputs else ():
+        try:
+            client.log_inputs(run.info.run_id, datasets=inputs)
+            break
+        except MlflowException:
+            # MLflow adds a dataset new to the experiment after checking it is not there: two
+            # processes logging the same new data at once, one fails on the unique key (seen 1
+            # in 6 with 4 processes on a server). Again, the dataset is found and reused.
+            if attempt == 2:
+                raise
     with tempfile.TemporaryDirectory(prefix="naga-mlflow-") as tmp:
         shutil.copyfile(folder / LOCK_NAME, Path(tmp) / LOCK_NAME)
         shutil.copyfile(folder / LOCK_NAME, Path(tmp) / YAML_NAME)
