@@ -26,6 +26,9 @@ from naga.launch._backend import Event, Outcome, Report, Task
 
 __all__ = ["DaskBackend"]
 
+#: How long the watcher waits for a start before it looks for ended tasks again.
+_POLL_S = 0.1
+
 
 class DaskBackend:
     """Runs tasks as futures on the cluster at ``address`` (``"local"``: a new local cluster of
@@ -89,33 +92,51 @@ START_TOPIC = "naga-task-start"
 def _watch(client: Any, futures: dict[Any, Task], report: Report) -> None:
     """Report each task's start when a worker begins running it (the worker says so on a
     topic: a task queued on a worker is not running yet), and its end as it completes; one
-    failure never stops the others."""
-    import threading
+    failure never stops the others.
+
+    Both are reported from this thread, ends first: a worker says it starts a task only after
+    the task before it ended, so flushing the ended ones before each start keeps the count of
+    running tasks within the workers' threads.
+    """
+    import queue
 
     from distributed import as_completed
 
     by_key = {task.key: task for task in futures.values()}
     started: set[str] = set()
-    lock = threading.Lock()
+    starts: queue.SimpleQueue[str] = queue.SimpleQueue()
+    completed = as_completed(futures)
+    left = len(futures)
 
     def start(key: str) -> None:
-        with lock:
-            if key in started or key not in by_key:
-                return
+        if key not in started and key in by_key:
             started.add(key)
-        report(Event.start(by_key[key]))
+            report(Event.start(by_key[key]))
 
-    def on_start(event: Any) -> None:  # called on the client's event loop
-        _, message = event
-        if isinstance(message, dict):
-            start(str(message.get("key")))
-
-    client.subscribe_topic(START_TOPIC, on_start)
-    try:
-        for future in as_completed(futures):
+    def flush_ended() -> int:
+        ended = 0
+        for future in completed.next_batch(block=False) if completed.has_ready() else []:
             task = futures[future]
             start(task.key)
             report(Event.end(task, _outcome(future)))
+            ended += 1
+        return ended
+
+    def on_start(event: Any) -> None:  # called on the client's event loop: hand it over
+        _, message = event
+        if isinstance(message, dict):
+            starts.put(str(message.get("key")))
+
+    client.subscribe_topic(START_TOPIC, on_start)
+    try:
+        while left:
+            left -= flush_ended()
+            try:
+                key = starts.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            left -= flush_ended()
+            start(key)
     finally:
         client.unsubscribe_topic(START_TOPIC)
 
