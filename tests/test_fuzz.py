@@ -980,33 +980,9 @@ def _run_commands(repo: Path, root: Path, commands: list[list[str]]) -> None:
 
 
 def _pinned_lock_bug(lock: Any) -> bool:
-    """Pinned: test_rerun_dry_run_of_any_receipt_is_a_plan_or_a_message,
-    test_status_of_a_receipt_whose_sys_path_is_a_number and
-    test_a_receipt_with_a_nul_in_a_path_is_a_message. ``lock``: parsed, or YAML text."""
-    if isinstance(lock, str):
-        if "\x00" in lock or "\\0" in lock:
-            return True
-        try:
-            lock = yaml.safe_load(lock)
-        except Exception:
-            return False
-    if "\x00" in json.dumps(lock, default=str, ensure_ascii=False):
-        return True
-
-    def bad(stage: Any) -> bool:
-        if not isinstance(stage, dict):
-            return False
-        env = stage.get("environment")
-        paths = env.get("sys_path") if isinstance(env, dict) else None
-        return (
-            isinstance(stage.get("created"), (list, dict))
-            or stage.get("cwd") == ""
-            or (isinstance(paths, list) and "" in paths)
-            or isinstance(paths, (bool, int, float))
-            or (isinstance(stage.get("prevs"), dict) and any(map(bad, stage["prevs"].values())))
-        )
-
-    return bad(lock)
+    """No pinned bug of receipts is left (NUL paths, sys_path shapes and `created` shapes were
+    fixed): every receipt goes through every command."""
+    return False
 
 
 @fuzz(100)
@@ -1334,11 +1310,6 @@ def test_a_lone_surrogate_in_argv_is_a_config_error(tmp_path: Path, item: str) -
         fuzz_main(argv=["-o", f"save_dir={tmp_path}/r", item])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="launch/_plan.task_labels: a task whose own text is another task's suffixed label "
-    "(<label>-<hash>) gets that same label: two tasks share one save_dir",
-)
 def test_a_task_named_like_another_tasks_suffixed_label_gets_its_own_folder() -> None:
     first = _plan_values(["a/b"], {})
     assert first[0].label == "name=a_b"
@@ -1490,14 +1461,6 @@ def test_a_key_with_a_lone_surrogate_is_a_config_error(
     assert not (tmp_path / "r" / "config.json").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="naga rerun --dry_run on a receipt of another shape: lock/_rerun._plans and "
-    "_upstream_order key a dict / set by a stage's `created` (TypeError when it is a list or "
-    "mapping), and "
-    "lock/_rerun_plan._python_paths / _relative_cwd call os.path.relpath on an empty "
-    "`environment.sys_path` entry or `cwd` (ValueError: no path specified)",
-)
 @pytest.mark.parametrize(
     "change",
     [
@@ -1526,12 +1489,6 @@ def test_rerun_dry_run_of_any_receipt_is_a_plan_or_a_message(
         assert naga_main(["rerun", str(root / "a"), "--dry_run", "--upstream"]) in (0, 1, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lock/_judge._Judge._run_python iterates `environment.sys_path` as given: a "
-    "receipt where it is true or a number makes naga status / ls --status / dag raise "
-    "TypeError ('bool' object is not iterable); _mapping-like guarding (a list, else [])",
-)
 @pytest.mark.parametrize("sys_path", ["true", "5", "1.5"])
 def test_status_of_a_receipt_whose_sys_path_is_a_number(tmp_path: Path, sys_path: str) -> None:
     _write_run(
@@ -1541,13 +1498,6 @@ def test_status_of_a_receipt_whose_sys_path_is_a_number(tmp_path: Path, sys_path
         assert naga_main(["status", str(tmp_path / "run")]) in (0, 1, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a NUL character in a path a receipt names reaches os.path.realpath / os.stat "
-    "(ValueError: embedded null byte): lock/_judge._Judge._code (repos.*.used keys) and the "
-    "config_sources files in naga status, cli/_dag for a prevs key, lock/_rerun_plan for a "
-    "data path in naga rerun --dry_run",
-)
 @pytest.mark.parametrize(
     ("where", "command"),
     [

@@ -204,11 +204,32 @@ def task_labels(
     new = [index for index, label in enumerate(labels) if label is None]
     wanted = Counter(natural[index] for index in new)
     exact = Counter(natural[index] for index in new if raw[index] == natural[index])
+    # Another task's suffixed label is taken: a task whose own text is `<label>-<hash>` of
+    # another task must not get the folder that other task may need.
+    with_suffix = Counter(suffixed)
     for index in new:
         label = natural[index]
         alone = wanted[label] == 1 or (exact[label] == 1 and raw[index] == label)
-        labels[index] = label if alone and label not in kept else suffixed[index]
-    return [label for label in labels if label is not None]
+        others = with_suffix[label] - (suffixed[index] == label)
+        free = label not in kept and others == 0
+        labels[index] = label if alone and free else suffixed[index]
+    return _distinct([label for label in labels if label is not None], new)
+
+
+def _distinct(labels: list[str], new: Sequence[int]) -> list[str]:
+    """``labels`` with any repeat (a digest's collision, an older tasks.yaml that already held
+    one folder twice) made unique by a counter: recorded tasks keep theirs first."""
+    fresh = set(new)
+    order = [i for i in range(len(labels)) if i not in fresh] + list(new)
+    used: set[str] = set()
+    for index in order:
+        label, count = labels[index], 1
+        while label in used:
+            count += 1
+            label = f"{labels[index]}-{count}"
+        used.add(label)
+        labels[index] = label
+    return labels
 
 
 def _raw_label(value: Any, task_to: str | None, grid: dict[str, str] | None = None) -> str:
