@@ -379,13 +379,6 @@ def test_tasks_yaml_is_whole_after_kill_9_at_any_moment(tmp_path: Path) -> None:
     assert [t["status"] for t in tasks] == ["done"] * TASKS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_paths.own_names / is_naga_file know run.lock, config.json, result.json and .naga/ "
-    "but not the temp files a killed writer leaves beside them (.config.json.<pid>.<ns>.0.tmp): "
-    "the next runlock records them as outputs of the run (and only .run.lock temps are ever "
-    "cleaned, after 60 s)",
-)
 def test_a_killed_writers_temp_files_are_never_outputs(tmp_path: Path) -> None:
     from naga import runlock
 

@@ -30,6 +30,7 @@ __all__ = [
     "TASKS_NAME",
     "cache_dir",
     "is_naga_file",
+    "is_own_temp",
     "own_names",
 ]
 
@@ -84,11 +85,28 @@ def own_names(names: set[str] | frozenset[str]) -> frozenset[str]:
         []
     """
     found: frozenset[str] = frozenset()
+    own: frozenset[str] = frozenset()
     if LOCK_NAME in names or NAGA_DIR in names:
-        found |= _RUN_OWN & names
+        own = _RUN_OWN
     if TASKS_NAME in names:
-        found |= (_SWEEP_OWN | _RUN_OWN) & names
+        own = _SWEEP_OWN | _RUN_OWN
+    if own:
+        found = own & names
+        # The temp files a killed writer left beside them (``.config.json.<pid>.<ns>.0.tmp``).
+        found |= {n for n in names if is_own_temp(n)}
     return found
+
+
+def is_own_temp(name: str) -> bool:
+    """True for the temp file of an atomic write of one of naga's files (see naga._atomic).
+
+    Example:
+        >>> is_own_temp(".config.json.4242.123.0.tmp"), is_own_temp(".data.csv.tmp")
+        (True, False)
+    """
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return False
+    return any(name.startswith(f".{own}.") for own in (*_RUN_OWN, TASKS_NAME))
 
 
 def is_naga_file(relative: str) -> bool:

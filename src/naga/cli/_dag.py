@@ -192,6 +192,8 @@ def _load(node: Node) -> None:
             node.status = "done"
         prevs = node.lock.get("prevs")
         for key, embedded in (prevs if isinstance(prevs, dict) else {}).items():
+            if "\0" in str(key):  # no folder can be named so: a receipt from elsewhere
+                continue
             upstream = (node.folder / str(key)).resolve()  # stored between resolved folders
             inferred = isinstance(embedded, dict) and embedded.get("inferred") is True
             node.upstreams[upstream] = inferred

@@ -68,6 +68,12 @@ def find_lock(path: str | os.PathLike[str]) -> Path:
         LockError: ``path`` does not exist, or no run.lock is there.
     """
     given = Path(path)
+    if "\0" in os.fspath(path):
+        raise LockError(
+            f"{os.fspath(path)!r} holds a NUL character, which no path can: pass a run "
+            f"directory or its run.lock.",
+            path=os.fspath(path).replace("\0", "\\0"),
+        )
     if not given.exists():
         raise LockError(
             f"{os.fspath(path)!r} does not exist: pass a run directory or its run.lock."

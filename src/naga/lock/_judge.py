@@ -190,11 +190,11 @@ class _Judge:
         for file, entry in files.items():
             entry = _mapping(entry)
             path = _resolve(home, str(file), entry.get("abs"))
-            if os.path.realpath(path) in self.used_paths:
+            if "\0" not in str(path) and os.path.realpath(path) in self.used_paths:
                 continue
             try:
                 now: str | None = f"{ALGORITHM}:{hash_file(path)}"
-            except OSError:
+            except (OSError, ValueError):  # ValueError: a NUL in the path a receipt names
                 now = None
             if now != entry.get("hash"):
                 note = "deleted" if now is None else "modified"
@@ -215,7 +215,9 @@ class _Judge:
                 continue
             fmt = str(repo.get("object_format") or "sha1")
             used = _mapping(repo.get("used"))
-            self.used_paths |= {os.path.realpath(root / str(rel)) for rel in used}
+            self.used_paths |= {
+                os.path.realpath(root / str(rel)) for rel in used if "\0" not in str(rel)
+            }
             for rel, blob in used.items():
                 now = self._blob(root / str(rel), fmt)
                 if now != blob:
@@ -262,7 +264,7 @@ class _Judge:
             entry = _mapping(entry)
             path = _resolve(base, str(entry.get("path", name)), entry.get("abs"))
             label = str(name)
-            if not path.exists():
+            if not _exists(path):
                 changes.append(Change(part, label, None, None, "deleted"))
                 continue
             try:
@@ -333,7 +335,12 @@ class _Judge:
         metadata in the folders the run found its packages in (never by starting it)."""
         recorded = env.get("executable")
         here = platform.python_version()
-        paths = [p for p in env.get("sys_path") or [] if isinstance(p, str) and os.path.isdir(p)]
+        recorded_paths = env.get("sys_path")
+        paths = [
+            p
+            for p in (recorded_paths if isinstance(recorded_paths, list) else [])
+            if isinstance(p, str) and "\0" not in p and os.path.isdir(p)
+        ]
         if not isinstance(recorded, str) or os.path.abspath(recorded) == os.path.abspath(
             sys.executable
         ):
@@ -411,9 +418,17 @@ def _resolve(base: Path, stored: str, absolute: Any) -> Path:
     """A stored path, from where the run.lock lies now; the recorded absolute path only when
     the relative one no longer exists (information, kept for that)."""
     candidate = Path(stored) if os.path.isabs(stored) else base / stored
-    if not candidate.exists() and isinstance(absolute, str) and os.path.exists(absolute):
+    if not _exists(candidate) and isinstance(absolute, str) and _exists(Path(absolute)):
         return Path(absolute)
     return Path(os.path.normpath(candidate))
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False for a path no file can have (a NUL in a receipt's path)."""
+    try:
+        return path.exists()
+    except ValueError:
+        return False
 
 
 def _display(path: Path) -> str:
@@ -425,7 +440,7 @@ def _display(path: Path) -> str:
 
 def _enclosing_repo(folder: Path) -> Path | None:
     for candidate in (folder, *folder.parents):
-        if (candidate / ".git").exists():
+        if _exists(candidate / ".git"):
             return candidate
     return None
 
@@ -434,14 +449,14 @@ def _repo_root(home: Path, repo: dict[str, Any], *, first: bool) -> Path | None:
     location = repo.get("location")
     if isinstance(location, str):
         candidate = Path(os.path.normpath(home / location))
-        if (candidate / ".git").exists():
+        if _exists(candidate / ".git"):
             return candidate
     if first:
         enclosing = _enclosing_repo(home)
         if enclosing is not None:
             return enclosing
     root = repo.get("root")
-    if isinstance(root, str) and (Path(root) / ".git").exists():
+    if isinstance(root, str) and _exists(Path(root) / ".git"):
         return Path(root)
     return None
 

@@ -229,7 +229,7 @@ def _upstream_order(lock: dict[str, Any], home: Path) -> list[tuple[dict[str, An
             if not isinstance(embedded, dict):
                 continue
             where = Path(os.path.normpath(key if os.path.isabs(key) else folder / str(key)))
-            ident = (where, embedded.get("created"))
+            ident = (where, str(embedded.get("created")))
             if ident in seen:
                 continue
             seen.add(ident)
@@ -261,13 +261,13 @@ def _plans(
             feeds[where] = new  # the latest rerun of a folder, unless the run used another
         for key, embedded in _mapping(lock.get("prevs")).items():
             where = Path(os.path.normpath(key if os.path.isabs(key) else home / str(key)))
-            ident = (where, _mapping(embedded).get("created"))
+            ident = (where, str(_mapping(embedded).get("created")))
             if ident in reruns:
                 feeds[where] = reruns[ident]
         plan = plan_stage(lock, home, _shown(home), folder=folder, feeds=feeds, in_place=in_place)
         plan.given_folder = last and save_dir is not None
         plans.append(plan)
-        reruns[(home, lock.get("created"))] = folder
+        reruns[(home, str(lock.get("created")))] = folder
     return plans
 
 

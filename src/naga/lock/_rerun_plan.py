@@ -242,7 +242,7 @@ def _command_script(lock: dict[str, Any], recorded_root: str) -> str | None:
 def _relative_cwd(lock: dict[str, Any], recorded_root: str) -> str:
     """The run's working directory from the repository root (``.`` when it was outside)."""
     cwd = lock.get("cwd")
-    if not isinstance(cwd, str):
+    if not isinstance(cwd, str) or not cwd or "\0" in cwd:
         return "."
     rel = os.path.relpath(cwd, recorded_root)
     return "." if rel.startswith("..") or os.path.isabs(rel) else Path(rel).as_posix()
@@ -254,7 +254,9 @@ def _python_paths(lock: dict[str, Any], recorded_root: str) -> list[str]:
     paths = _mapping(lock.get("environment")).get("sys_path") or []
     out = []
     for entry in paths:
-        if not isinstance(entry, str) or "site-packages" in entry or "dist-packages" in entry:
+        if not isinstance(entry, str) or not entry or "\0" in entry:
+            continue
+        if "site-packages" in entry or "dist-packages" in entry:
             continue
         rel = os.path.relpath(entry, recorded_root)
         if rel != "." and not rel.startswith("..") and not os.path.isabs(rel):
@@ -370,6 +372,12 @@ def _data(lock: dict[str, Any], home: Path, root: Path, feeds: dict[Path, Path])
     for name, entry in _mapping(lock.get("data")).items():
         entry = _mapping(entry)
         stored = str(entry.get("path", name))
+        if "\0" in stored:
+            raise LockError(
+                f"data entry '{name}' of {home / 'run.lock'} names a path with a NUL character, "
+                f"which no file can have: this receipt was not written by naga; rerun the stage.",
+                key=str(name),
+            )
         path = Path(os.path.normpath(_resolve(home, stored, entry.get("abs"))))
         real = _real(path)
         # Where the run expects it: from the stored path (the recorded absolute one may lie

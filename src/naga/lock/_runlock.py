@@ -12,7 +12,7 @@ from typing import Any
 
 from naga._atomic import atomic_write_text
 from naga._errors import ConfigError, LockError
-from naga._paths import LOCK_NAME
+from naga._paths import LOCK_NAME, is_own_temp
 from naga._yaml import dump_yaml
 from naga.lock._environment import environment_state
 from naga.lock._format import LOCK_VERSION, compact, expand, find_lock, load_lock, write_twin
@@ -274,7 +274,8 @@ def _naga_version() -> str:
 
 
 def _clean_stale_temps(target: Path) -> None:
-    """Remove temp files that killed writers left beside ``target`` more than a minute ago."""
+    """Remove temp files that killed writers of naga's files (run.lock, config.json, result.json)
+    left beside ``target`` more than a minute ago."""
     try:
         entries = list(os.scandir(target.parent))
     except OSError:
@@ -282,7 +283,9 @@ def _clean_stale_temps(target: Path) -> None:
     limit = time.time() - _STALE_TEMP_SECONDS
     prefix = f".{target.name}."
     for entry in entries:
-        if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+        if (entry.name.startswith(prefix) and entry.name.endswith(".tmp")) or is_own_temp(
+            entry.name
+        ):
             try:
                 if entry.stat().st_mtime < limit:
                     os.unlink(entry.path)

@@ -33,7 +33,7 @@ def blob_id(path: str | os.PathLike[str], object_format: str = "sha1") -> str | 
     try:
         with open(path, "rb") as handle:
             data = handle.read()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in a path from a receipt
         return None
     digest = hashlib.new(object_format if object_format in ("sha1", "sha256") else "sha1")
     digest.update(b"blob %d\0" % len(data))
