@@ -33,6 +33,13 @@ _UNFINISHED = frozenset({"pending", "running"})
 _QUEUED = frozenset({"pending", "running", "interrupted"})
 
 
+def _status_in(task: dict[str, Any], statuses: frozenset[str]) -> bool:
+    """True when the task's ``status`` is one of ``statuses``; a status of another shape (a
+    list, a mapping, a number in a hand-edited tasks.yaml) is none of them."""
+    status = task.get("status")
+    return isinstance(status, str) and status in statuses
+
+
 @dataclass
 class SweepView:
     """A sweep's tasks, as of now.
@@ -63,10 +70,10 @@ class SweepView:
     @property
     def finished(self) -> bool:
         """True when no task is pending or running any more (as far as anyone can tell)."""
-        if any(task.get("status") in _UNFINISHED and task.get("job") for task in self.tasks):
+        if any(_status_in(task, _UNFINISHED) and task.get("job") for task in self.tasks):
             return False
         return self.holder is None or not any(
-            task.get("status") in _UNFINISHED for task in self.tasks
+            _status_in(task, _UNFINISHED) for task in self.tasks
         )
 
     @property
@@ -78,7 +85,7 @@ class SweepView:
         return [
             str(task.get("label"))
             for task in self.tasks
-            if task.get("status") in _UNFINISHED and not task.get("job")
+            if _status_in(task, _UNFINISHED) and not task.get("job")
         ]
 
     def as_dict(self) -> dict[str, Any]:
@@ -164,7 +171,7 @@ def _collect(tasks: list[dict[str, Any]], folder: Path, queues: dict[int, str]) 
     jobs = {
         str(index): str(task["job"])
         for index, task in enumerate(tasks)
-        if task.get("job") and task.get("status") in _QUEUED
+        if task.get("job") and _status_in(task, _QUEUED)
     }
     if not jobs:
         return 0, 0
