@@ -568,3 +568,35 @@ def test_outcome_files_of_slurm_jobs(tmp_path: Path) -> None:
     outcome = read_outcome(path)
     assert outcome is not None and outcome.status is TaskStatus.TIMEOUT
     assert "not requeued: timed-out too many times" in str(outcome.error)
+
+
+class _Touch:
+    """Unpickled, it creates a file: stands for any code a pickle can run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (open, (self.path, "w"))
+
+
+def test_a_result_file_never_runs_what_it_names(tmp_path: Path) -> None:
+    import pickle
+
+    from naga.launch._backend import Outcome
+    from naga.launch._jobs import read_outcome
+
+    path = tmp_path / "r.pkl"
+    path.write_bytes(pickle.dumps(("success", Outcome.failed("x")), protocol=5))
+    assert read_outcome(path) == Outcome.failed("x")
+    marker = tmp_path / "MARKER"
+    for payload in [
+        ("success", _Touch(str(marker))),
+        _Touch(str(marker)),
+        ("error", _Touch(str(marker))),
+    ]:
+        path.write_bytes(pickle.dumps(payload))
+        outcome = read_outcome(path)
+        assert outcome is not None and outcome.status is TaskStatus.FAILED
+        assert "unreadable result file" in str(outcome.error)
+    assert not marker.exists()

@@ -9,7 +9,9 @@ watched it). ``sacct`` only adds the reason a lost job ended: many clusters, and
 test cluster, keep no accounting, and ``sacct`` then says so (with exit status 0).
 
 Nothing here imports submitit: the files are read with ``pickle``, so ``naga tasks`` works
-wherever naga does.
+wherever naga does. A result file is read with an unpickler that builds naga's outcome and plain
+values only: a sweep folder someone shared may hold any pickle, and reading it must not run the
+code that pickle names.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from naga._paths import SLURM_DIR
 from naga.launch._backend import Outcome, TaskStatus
@@ -152,15 +155,45 @@ def accounting_states(jobs: Iterable[str]) -> dict[str, str]:
     return states
 
 
+class _Refused(pickle.UnpicklingError):
+    """A result file names something other than naga's outcome of a task."""
+
+
+class _OutcomeUnpickler(pickle.Unpickler):
+    """An unpickler that builds only an :class:`Outcome`, its :class:`TaskStatus` and plain
+    values (str, numbers, tuples, lists, dicts): any other global a pickle names (``os.system``,
+    ``builtins.open``, a class whose reduce runs code) is refused, never imported or called."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("naga.launch._backend", "Outcome"):
+            return Outcome
+        if (module, name) == ("naga.launch._backend", "TaskStatus"):
+            return TaskStatus
+        raise _Refused(f"it names {module}.{name}, which naga does not load from a result file")
+
+
+def _load_result(handle: BinaryIO) -> Any:
+    return _OutcomeUnpickler(handle).load()
+
+
 def read_outcome(path: Path) -> Outcome | None:
-    """The outcome in a result file submitit wrote, or None when there is none (yet)."""
+    """The outcome in a result file submitit wrote, or None when there is none (yet).
+
+    The file is read without running anything it names (:class:`_OutcomeUnpickler`): a pickle
+    of anything but naga's outcome or plain values is an unreadable result, a failed task.
+    """
     if not path.exists():
         return None
     for _ in range(3):
         try:
             with open(path, "rb") as handle:
-                kind, value = pickle.load(handle)
+                loaded = _load_result(handle)
+            if not (isinstance(loaded, tuple) and len(loaded) == 2):
+                return Outcome.failed(f"unreadable result file {path}: not a submitit result")
+            kind, value = loaded
             break
+        except _Refused as exc:
+            return Outcome.failed(f"unreadable result file {path}: {exc}")
         except (EOFError, pickle.UnpicklingError):  # written as we read
             time.sleep(0.5)
         except OSError:
