@@ -122,8 +122,32 @@ def _refuse_binary(loader: Any, node: Any) -> Any:
     )
 
 
+def _number(convert: Any) -> Any:
+    """``convert`` (PyYAML's int or float constructor), a scalar it cannot convert (``0x_``, an
+    int of more than 4300 digits) a YAMLError naming its line rather than a ValueError."""
+
+    def construct(loader: Any, node: Any) -> Any:
+        try:
+            return convert(loader, node)
+        except ValueError as exc:
+            text = str(node.value)
+            problem = str(exc).split(";")[0]
+            shown = text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} chars)"
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{shown!r} reads as a number that cannot be converted ({problem}): quote it to "
+                f"keep it as text",
+                node.start_mark,
+            ) from None
+
+    return construct
+
+
 _Loader.add_constructor(_TIMESTAMP, _timestamp_as_text)
 _Loader.add_constructor(_BINARY, _refuse_binary)
+_Loader.add_constructor("tag:yaml.org,2002:int", _number(_Base.construct_yaml_int))
+_Loader.add_constructor(_FLOAT_TAG, _number(_Base.construct_yaml_float))
 
 
 def load_yaml(text: str) -> Any:
@@ -223,6 +247,13 @@ def load_json(text: str) -> Any:
 
     try:
         data = json.loads(text, object_pairs_hook=_unique_pairs)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an int of more than 4300 digits
+        digits = re.search(r"[0-9]{1000,}", text)
+        raise json.JSONDecodeError(
+            f"{exc}".split(";")[0], text, digits.start() if digits else 0
+        ) from None
     except _Duplicate as dup:
         position, first = _duplicate_position(text, dup.key)
         raise json.JSONDecodeError(

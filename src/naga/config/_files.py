@@ -78,6 +78,11 @@ def _parse(text: str, path: str, suffix: str) -> Any:
             return _dates_as_text(tomllib.loads(text))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file '{path}' is not valid TOML: {exc}.", path=path) from exc
+        except ValueError as exc:  # an int of more than 4300 digits
+            problem = str(exc).split(";")[0]
+            raise ConfigError(
+                f"config file '{path}' is not valid TOML: {problem}.", path=path
+            ) from exc
     if suffix == ".json":
         import json
 
@@ -139,6 +144,8 @@ def select_experiment(
             top-level defaults supply defaults, they never add keys an experiment did not ask
             for (a file may hold the experiments of several scripts).
     """
+    # YAML keys that are not text (``1:``, ``true:``) are named as text, as they are listed.
+    doc = {k if isinstance(k, str) else str(k): v for k, v in doc.items()}
     experiments = _Experiments(doc, path)
     if name == "defaults" or not isinstance(_lookup(doc, name), dict):
         raise experiments.unknown(name)
@@ -260,9 +267,14 @@ def _lookup(doc: Any, dotted: str, missing: Any = None) -> Any:
     """The value at a dotted key of nested mappings, or ``missing`` when there is none."""
     node = doc
     for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
+        if not isinstance(node, Mapping):
             return missing
-        node = node[part]
+        key: Any = part
+        if key not in node:  # a key that is not text (``1:``) is named as text
+            key = next((k for k in node if not isinstance(k, str) and str(k) == part), _MISSING)
+            if key is _MISSING:
+                return missing
+        node = node[key]
     return node
 
 

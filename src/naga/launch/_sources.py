@@ -251,10 +251,21 @@ def _table(text: str, path: str, delimiter: str) -> list[TaskValue]:
     import io
 
     name = os.path.basename(path)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
     tasks = []
-    for row in reader:
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:
+            raise TaskError(
+                f"tasks file '{path}' line {reader.line_num} cannot be read as a table: {exc}. "
+                f"Fix that line.",
+                path=path,
+                line=reader.line_num,
+            ) from exc
+        if row is None:
+            break
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # a blank line
         if header is None:

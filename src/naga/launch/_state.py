@@ -97,7 +97,7 @@ def load_state(path: Path) -> dict[str, dict[str, Any]]:
     """The entries of an earlier tasks.yaml by key; empty when there is none (or it is unreadable)."""
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YAMLError):
+    except (OSError, ValueError, YAMLError):  # ValueError: UnicodeDecodeError too
         return {}
     tasks = data.get("tasks") if isinstance(data, dict) else None
     if not isinstance(tasks, list):
