@@ -59,13 +59,10 @@ def fuzz(examples: int) -> settings:
 
 # -- known bugs, pinned by the xfail tests at the end --------------------------------------
 
+
 def _known_bug(text: str) -> bool:
     """True when ``text`` holds an input that a pinned bug already turns into a crash (none now)."""
     return False
-
-
-def _has_surrogate(text: str) -> bool:
-    return any("\ud800" <= c <= "\udfff" for c in text)
 
 
 @contextlib.contextmanager
@@ -223,7 +220,7 @@ def _fresh(tmp_path: Path) -> Path:
     return Path(tempfile.mkdtemp(dir=tmp_path))
 
 
-def _check_saved(save_dir: Path, tmp_path: Path, *, typed_add: bool = False) -> None:
+def _check_saved(save_dir: Path, tmp_path: Path) -> None:
     """A run that was accepted left whole files, and its config.json replays to itself."""
     saved = save_dir / "config.json"
     text = saved.read_text(encoding="utf-8")
@@ -232,17 +229,11 @@ def _check_saved(save_dir: Path, tmp_path: Path, *, typed_add: bool = False) -> 
     result = json.loads((save_dir / "result.json").read_text(encoding="utf-8"))
     assert result["param"] == data["param"]
     assert not [p for p in save_dir.iterdir() if p.name.endswith(".tmp")]
-    if typed_add or "${" in text:  # pinned: test_a_key_added_to_a_typed_dict_is_typed,
-        return  # test_config_json_holding_a_reference_replays
     replay = _fresh(tmp_path)
     with _quiet():
         fuzz_main(argv=["--config", str(saved), "-o", f"save_dir={replay}"])
     again = json.loads((replay / "config.json").read_text(encoding="utf-8"))
     assert again == {**data, "save_dir": str(replay)}
-
-
-def _adds_to_typed_dict(pairs: list[tuple[str, str]]) -> bool:
-    return any(key.strip().startswith(("+opts.", "+pair.", "+sizes.")) for key, _ in pairs)
 
 
 def _check_nothing_written(save_dir: Path) -> None:
@@ -280,7 +271,7 @@ def test_any_override_runs_or_is_a_naga_error(
         return
     event("accepted")
     if not print_config:
-        _check_saved(save_dir, tmp_path, typed_add=_adds_to_typed_dict(pairs))
+        _check_saved(save_dir, tmp_path)
 
 
 @fuzz(600)
@@ -293,8 +284,6 @@ def test_any_override_through_the_python_api_keyword_form(
 
     assume(all(_allowed_key(key) for key, _ in pairs))
     assume(not any(_known_bug(f"{k}={v}") for k, v in pairs))
-    # pinned: test_parse_value_of_text_with_a_lone_surrogate, test_a_key_with_a_lone_surrogate_...
-    assume(not any(_has_surrogate(k + v) for k, v in pairs))
     save_dir = _fresh(tmp_path)
     try:
         with _quiet():
@@ -304,7 +293,7 @@ def test_any_override_through_the_python_api_keyword_form(
     except TypeError as error:  # Python's own refusal of a keyword that is not an identifier
         assert "keyword" in str(error) or "argument" in str(error)
     else:
-        _check_saved(save_dir, tmp_path, typed_add=_adds_to_typed_dict(pairs))
+        _check_saved(save_dir, tmp_path)
 
 
 def _script(folder: Path) -> Path:
@@ -564,7 +553,6 @@ def test_any_config_file_runs_or_is_a_naga_error(
 ) -> None:
     suffix, text = file
     assume(not _known_bug(text) and not _known_bug(experiment or ""))
-    assume(not _non_string_top_level_key(text, suffix))
     folder = _fresh(tmp_path)
     config = folder / f"conf{suffix}"
     config.write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -584,17 +572,6 @@ def test_any_config_file_runs_or_is_a_naga_error(
         return
     event("accepted")
     _check_saved(save_dir, tmp_path)
-
-
-def _non_string_top_level_key(text: str, suffix: str) -> bool:
-    """The pinned KeyError: a YAML file whose top level has a key that is not a string."""
-    if suffix in (".json", ".toml"):
-        return False
-    try:
-        doc = yaml.safe_load(text)
-    except Exception:
-        return False
-    return isinstance(doc, dict) and any(not isinstance(k, str) for k in doc)
 
 
 # -- tasks files ------------------------------------------------------------------------------
@@ -1215,11 +1192,6 @@ def test_a_table_with_a_bare_carriage_return_is_read_or_a_task_error(
         pass
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/_decorator._refuse_experiments_file stringifies the top-level keys and then "
-    "indexes the document with them: `1: one` (an int key) raises KeyError",
-)
 @pytest.mark.parametrize("text", ["1: one\n", "true: {a: 1}\n", "1.5: z\n", "null: x\n"])
 def test_a_config_file_with_a_non_string_top_level_key_is_a_config_error(
     tmp_path: Path, text: str
@@ -1229,11 +1201,6 @@ def test_a_config_file_with_a_non_string_top_level_key_is_a_config_error(
         fuzz_main(argv=["--config", str(tmp_path / "c.yml"), "-o", f"save_dir={tmp_path}/r"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/_files.select_experiment looks up str(name) while the file's key is the "
-    "int 1: `--experiment 1` says \"no experiment '1'. Did you mean '1'? Available: exp, 1.\"",
-)
 def test_an_experiment_listed_as_available_can_be_selected(tmp_path: Path) -> None:
     (tmp_path / "c.yml").write_text("exp: {param: 2}\n1: {param: 3}\n")
     fuzz_main(
@@ -1249,12 +1216,6 @@ def test_an_experiment_listed_as_available_can_be_selected(tmp_path: Path) -> No
     assert json.loads((tmp_path / "r" / "config.json").read_text())["param"] == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/_decorator._shown encodes with surrogateescape, which takes only "
-    "U+DC80..U+DCFF: a lone surrogate such as U+D800 given in argv=[...] raises "
-    "UnicodeEncodeError instead of the 'not UTF-8' ConfigError",
-)
 @pytest.mark.parametrize("item", ["name=\ud800", "\ud800=1", "+x=a\udfff"])
 def test_a_lone_surrogate_in_argv_is_a_config_error(tmp_path: Path, item: str) -> None:
     with pytest.raises(NagaError):
@@ -1281,13 +1242,6 @@ def test_config_json_with_added_keys_replays(tmp_path: Path, item: str) -> None:
     assert again == {**first, "save_dir": f"{tmp_path}/b"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/_decorator.resolve interpolates every --config file, a run's own config.json "
-    "too: text that holds ${...}, which the run took literally (-o name='${param}'), is "
-    "resolved on replay (another value, or 'points nowhere'). config.json should be read "
-    "without interpolation when it is a replay (_is_replay), or written with \\${ escaped",
-)
 @pytest.mark.parametrize("item", ["name=${param}", "name=${nope}", "+new=${env:HOME}"])
 def test_config_json_holding_a_reference_replays(tmp_path: Path, item: str) -> None:
     with _quiet():
@@ -1299,23 +1253,12 @@ def test_config_json_holding_a_reference_replays(tmp_path: Path, item: str) -> N
     assert again == {**first, "save_dir": f"{tmp_path}/b"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/_schema.ConfigSpec._add stores a +key value under a typed dict field "
-    "without coercing it: -o +opts.b=abc puts 'abc' in a dict[str, int] (and its config.json "
-    "then fails to replay)",
-)
 @pytest.mark.parametrize("item", ["+opts.b=abc", "+opts.b=", "+opts.b=[1]"])
 def test_a_key_added_to_a_typed_dict_is_typed(tmp_path: Path, item: str) -> None:
     with pytest.raises(NagaError), _quiet():
         fuzz_main(argv=["-o", f"save_dir={tmp_path}/a", item])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/_values.parse_value (public in naga.config) hands text with a lone surrogate "
-    "(a byte the terminal gave that is not UTF-8) to libyaml, which raises UnicodeEncodeError",
-)
 @pytest.mark.parametrize("text", ["[\udc80", "{a: \udce9}", "'caf\udce9'"])
 def test_parse_value_of_text_with_a_lone_surrogate(text: str) -> None:
     from naga.config import parse_value
@@ -1326,14 +1269,6 @@ def test_parse_value_of_text_with_a_lone_surrogate(text: str) -> None:
         pass
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="launch/_worker.read_frame unpickles each Task in a worker whose __main__ is "
-    "naga.launch._worker: a config holding an object of a class defined in the script (an "
-    "enum default) fails every task, reported as 'worker process killed by SIGKILL' "
-    "(_process.WorkerProcess._reap kills before asking how the worker ended), with the "
-    "worker's traceback on the sweep's stderr",
-)
 def test_a_sweep_of_a_config_with_an_enum_defined_in_the_script_runs(tmp_path: Path) -> None:
     (tmp_path / "tasks.txt").write_text("1\n2\n")
     done = _run_script(tmp_path, "--tasks", "tasks.txt", "--task_to", "param")
@@ -1383,12 +1318,6 @@ def test_a_tasks_yaml_status_of_any_shape_is_shown(tmp_path: Path, status: str) 
         assert naga_main(["tasks", str(tmp_path)]) in (0, 1, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/_decorator._json_safe checks that config values are UTF-8 but not keys: "
-    "main(**{'+caf\\udce9': 1}) or main(anything={'\\udce9': 1}) reaches "
-    "atomic_write_text and raises UnicodeEncodeError instead of the 'not UTF-8' ConfigError",
-)
 @pytest.mark.parametrize(
     "overrides", [{"+caf\udce9": 1}, {"anything": {"\udce9": 1}}], ids=["added", "nested"]
 )

@@ -84,7 +84,8 @@ def place_tasks(
     previous: Mapping[str, Mapping[str, Any]],
 ) -> list[PlannedTask]:
     """Give every task a label and, when ``base`` has a ``save_dir``, its own ``save_dir``
-    under it (``<save_dir>/<label>``); a task of ``previous`` keeps its label.
+    under it (``<save_dir>/<label>``); a task of ``previous`` keeps its label. Each config is
+    plain data (:func:`naga._plain.to_plain`), as its config.json will hold it.
 
     Args:
         resolved: The tasks and their configs (:func:`resolve_tasks`).
@@ -95,7 +96,10 @@ def place_tasks(
     parent = str(base["save_dir"]) if base.get("save_dir") else None
 
     def placed(index: int, label: str) -> dict[str, Any]:
-        config = resolved[index][1]
+        # Plain data (enums their values, paths strings), as config.json holds it: a worker
+        # unpickles it where the user's script is not __main__, so an object of a class the
+        # script defines (an enum default) could not be read there.
+        config: dict[str, Any] = to_plain(resolved[index][1])
         return config if parent is None else {**config, "save_dir": os.path.join(parent, label)}
 
     def recorded(index: int, label: str) -> bool:

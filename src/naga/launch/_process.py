@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 from naga.launch._backend import Outcome, Task
 from naga.launch._worker import read_frame, run_task, write_frame
@@ -100,7 +101,14 @@ class WorkerProcess:
                 pass
 
     def _reap(self) -> str:
-        """Wait for a dead (or dying) worker; say how it died."""
+        """Wait for a dead (or dying) worker; say how it died.
+
+        A worker that closed its end of the results is exiting: it is given a moment to end on
+        its own (and is not reaped yet, so its session can still be killed), so that its own
+        exit status is what is reported, not the SIGKILL that then takes what it left running.
+        """
+        if not self._timed_out:
+            self._exited(within=2.0)
         self.kill()  # what its task left running goes with it
         code = self._proc.wait()
         self._close_pipes()
@@ -109,6 +117,23 @@ class WorkerProcess:
             self.killed_by = signal.Signals(-code)
             return f"worker process killed by {self.killed_by.name}"
         return f"worker process exited with status {code}"
+
+    def _exited(self, within: float) -> bool:
+        """True once the worker has exited, waiting up to ``within`` seconds, without reaping
+        it (``WNOWAIT``); False where ``os.waitid`` is missing."""
+        waitid = getattr(os, "waitid", None)
+        if waitid is None or self._proc.returncode is not None:
+            return self._proc.returncode is not None
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                if waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                    return True
+            except ChildProcessError:  # reaped elsewhere
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
     def close(self) -> None:
         """Let the worker finish: it exits when its stdin closes."""

@@ -187,7 +187,14 @@ def main() -> None:
     os.set_inheritable(result_fd, False)  # a task's own child processes must not hold it open
     results = os.fdopen(result_fd, "wb")
     try:
-        while (task := read_frame(tasks)) is not None:
+        while True:
+            try:
+                task = read_frame(tasks)
+            except Exception as exc:  # a task this process cannot unpickle: it alone fails
+                write_frame(results, Outcome.failed(f"cannot read the task: {describe(exc)}"))
+                continue
+            if task is None:
+                break
             write_frame(results, run_task(task))
     except (BrokenPipeError, KeyboardInterrupt):
         return  # the sweep is gone or stopping: leave quietly, the parent reports it
