@@ -173,7 +173,8 @@ class _Clicfg:
                 origin = f"experiment '{parsed.experiment}' of '{path}'"
             else:
                 _refuse_experiments_file(spec, doc, path)
-                doc = interpolate(doc, root=doc, path=path)
+                if not _is_replay(path):  # a run's record holds its values as the run took them
+                    doc = interpolate(doc, root=doc, path=path)
                 origin = f"config file '{path}'"
             spec.merge(data, doc, origin=origin, replay=_is_replay(path))
         if parsed.overrides_file:
@@ -409,12 +410,13 @@ def _refuse_experiments_file(spec: ConfigSpec, doc: dict[str, Any], path: str) -
     Recognised when none of its top-level keys is a config key and its entries are mappings,
     unless one of them looks like a misspelt key (then the usual did-you-mean error follows).
     """
-    keys = [str(k) for k in doc if str(k) != "defaults"]
+    items = [(str(k), v) for k, v in doc.items() if str(k) != "defaults"]
+    keys = [k for k, _ in items]
     if not keys or any(spec.has(k) or k.startswith("+") for k in keys):
         return
     if "defaults" in doc and spec.has("defaults"):
         return
-    entries = [k for k in keys if isinstance(doc[k], dict)]
+    entries = [k for k, v in items if isinstance(v, dict)]
     if len(entries) != len(keys):
         return
     if "defaults" not in doc and any(did_you_mean(k, spec.keys()) for k in entries):
@@ -456,9 +458,15 @@ def _json_safe(value: Any, key: str) -> Any:
     if isinstance(value, float) and value in (float("inf"), float("-inf")):
         return "inf" if value > 0 else "-inf"
     if isinstance(value, str):
-        _check_utf8(value, f"the config key '{key}'", key=key)
+        _check_utf8(value, f"the config key '{_shown(key)}'", key=_shown(key))
     elif isinstance(value, dict):
-        return {k: _json_safe(v, f"{key}.{k}" if key else k) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            dotted = f"{key}.{k}" if key else str(k)
+            if isinstance(k, str):
+                _check_utf8(k, f"the config key '{_shown(dotted)}'", key=_shown(dotted))
+            out[k] = _json_safe(v, dotted)
+        return out
     elif isinstance(value, list):
         return [_json_safe(v, f"{key}[{i}]") for i, v in enumerate(value)]
     return value
@@ -470,9 +478,13 @@ def _check_utf8(text: str, where: str, *, key: str | None = None) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        byte = text[exc.start].encode("utf-8", "surrogateescape")[0]
+        char = text[exc.start]
+        if "\udc80" <= char <= "\udcff":
+            what = f"byte 0x{char.encode('utf-8', 'surrogateescape')[0]:02x}"
+        else:
+            what = f"the lone surrogate U+{ord(char):04X}"
         raise ConfigError(
-            f"{where}: byte 0x{byte:02x} is not UTF-8, and naga saves configs as UTF-8 JSON. "
+            f"{where}: {what} is not UTF-8, and naga saves configs as UTF-8 JSON. "
             f"Give the value in UTF-8 (check the encoding of the terminal or file it comes from).",
             key=key,
             value=_shown(text),
@@ -481,7 +493,15 @@ def _check_utf8(text: str, where: str, *, key: str | None = None) -> None:
 
 def _shown(text: str) -> str:
     """``text`` printable: bytes that were not UTF-8 as ``\\xNN``."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no byte stands for (U+D800): \ud800
+        return "".join(
+            c.encode(
+                "utf-8", "surrogateescape" if "\udc80" <= c <= "\udcff" else "backslashreplace"
+            ).decode("utf-8", "backslashreplace")
+            for c in text
+        )
 
 
 def _unwritable(folder: str, exc: OSError) -> ConfigError:

@@ -183,6 +183,7 @@ class ConfigSpec:
                 )
             if depth == len(parts) - 1:
                 node[part] = value
+                self._check_added(data, parts, origin=origin)
                 return
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
@@ -194,6 +195,21 @@ class ConfigSpec:
                     value=value,
                 )
             node = child
+
+    def _check_added(self, data: dict[str, Any], parts: list[str], *, origin: str) -> None:
+        """A key added under a typed dict field (``dict[str, int]``): its entry has the dict's
+        value type, as a config.json replayed later will check."""
+        for depth in range(len(parts) - 1, 0, -1):
+            field = self.field(".".join(parts[:depth]))
+            if field is None:
+                continue
+            value_hint = _dict_value_hint(field.hint)
+            if value_hint is not None:
+                parent = _walk(data, parts[:depth])
+                entry = parts[depth]
+                key = ".".join(parts[: depth + 1])
+                parent[entry] = coerce(parent[entry], value_hint, key=key, origin=origin)
+            return
 
     def apply_text(
         self, data: dict[str, Any], key: str, text: str, *, origin: str, add: bool = False
@@ -277,6 +293,23 @@ class ConfigSpec:
         for name, value in values.items():
             setattr(obj, name, value)
         return obj
+
+
+def _dict_value_hint(hint: Any) -> Any:
+    """``V`` of a ``dict[K, V]`` hint (``Mapping``, optional ones too), else None."""
+    import collections.abc
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        found = [_dict_value_hint(arg) for arg in typing.get_args(hint) if arg is not type(None)]
+        return found[0] if len(found) == 1 else None
+    if origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is not typing.Any:
+            return args[1]
+    return None
 
 
 def _walk(data: dict[str, Any], parts: list[str]) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def parse_value(text: str) -> Any:
 
         try:
             return load_yaml(stripped)
-        except YAMLError:
+        except (YAMLError, UnicodeEncodeError):  # UnicodeEncodeError: a lone surrogate (libyaml)
             return text
     return text
 
