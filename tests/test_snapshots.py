@@ -78,10 +78,21 @@ def test_gc_keeps_named_lineage_and_tagged_snapshots(
     before = user_state(project)
     capsys.readouterr()
 
-    # Everything is younger than the default grace period: nothing would go.
+    # No run is running: the default keeps no young snapshot, the two unnamed ones would go.
+    assert main(["gc", "results", "--dry_run", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["deleted"]) == 2 and report["recent"] == 0
+    # While a run under the roots is running, the young ones are kept (it may be about to name
+    # one of them); --grace_min 0 overrides.
+    running = Path("results") / "busy" / ".naga"
+    running.mkdir(parents=True)
+    (running / "record.json").write_text(
+        json.dumps({"status": "running", "host": os.uname().nodename, "pid": os.getpid()})
+    )
     assert main(["gc", "results", "--dry_run", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["deleted"] == [] and report["recent"] == 2
+    shutil.rmtree(running.parent)
 
     assert main(["gc", "results", "--dry_run", "--grace_min", "0"]) == 0
     out = capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -35,10 +36,10 @@ def add_snapshot_parsers(add: AddParser) -> None:
         "--grace_min",
         "--grace-min",
         type=float,
-        default=60,
+        default=None,
         metavar="MIN",
         help="keep snapshots made in the last MIN minutes: a run may still be writing the "
-        "run.lock that names them (default 60)",
+        "run.lock that names them (default: 60 while a run under the roots is running, else 0)",
     )
     tag = add(
         "tag",
@@ -69,6 +70,22 @@ def add_snapshot_parsers(add: AddParser) -> None:
         )
 
 
+def _running_under(roots: list[str]) -> bool:
+    """True when a run record under ``roots`` says running (its process alive on this host, or
+    on another host: it cannot be told from here)."""
+    from naga._paths import NAGA_DIR, RECORD_NAME
+    from naga._record import read_record
+
+    for root in roots:
+        for folder, dirs, _ in os.walk(root):
+            if NAGA_DIR in dirs and os.path.isfile(os.path.join(folder, NAGA_DIR, RECORD_NAME)):
+                record = read_record(folder)
+                if record is not None and record.get("status") == "running":
+                    return True
+            dirs[:] = [d for d in dirs if d != NAGA_DIR]
+    return False
+
+
 def _size(size: int | None) -> str:
     if size is None:
         return "size unknown"
@@ -83,12 +100,15 @@ def _size(size: int | None) -> str:
 def _gc(args: Any) -> int:
     from naga.lock import gc_snapshots
 
+    grace = args.grace_min
+    if grace is None:  # only a run still running can be about to name a new snapshot
+        grace = 60.0 if _running_under(args.roots) else 0.0
     report = gc_snapshots(
         args.roots,
         repo=args.repo,
         dry_run=args.dry_run,
         prune_now=args.prune_now,
-        grace_min=args.grace_min,
+        grace_min=grace,
     )
     if args.json:
         print(json.dumps(report, indent=2))
