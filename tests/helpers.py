@@ -72,6 +72,72 @@ def release_requeued(arrays: Callable[[], set[str]]) -> Iterator[None]:
         thread.join()
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def dask_cluster(logs_dir: Path, *, nworkers: int, nthreads: int) -> Iterator[str]:
+    """A real `dask scheduler` and `dask worker` on 127.0.0.1 (allowed-failures 0); yields the
+    scheduler's address once every worker has joined, and stops them afterwards."""
+    pytest.importorskip("distributed")
+    from distributed import Client
+
+    dask = shutil.which("dask", path=os.path.dirname(sys.executable))
+    assert dask is not None
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    with open(logs_dir / "dask.log", "w") as logs:
+        procs = [
+            subprocess.Popen(
+                [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                env=env,
+                stdout=logs,
+                stderr=logs,
+            ),
+            subprocess.Popen(
+                [
+                    dask,
+                    "worker",
+                    address,
+                    "--nworkers",
+                    str(nworkers),
+                    "--nthreads",
+                    str(nthreads),
+                    "--no-dashboard",
+                ],
+                env=env,
+                stdout=logs,
+                stderr=logs,
+            ),
+        ]
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    with Client(address, timeout="5s") as client:
+                        client.wait_for_workers(nworkers, timeout=60)
+                    break
+                except (OSError, TimeoutError):
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(1)
+            yield address
+        finally:
+            for proc in reversed(procs):
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
 def run_script(
     cwd: Path, script: str, *args: str, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:

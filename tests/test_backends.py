@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SLOW_SCRIPT, needs_slurm, popen_script, slurm_ready, wait_for
+from helpers import (
+    SLOW_SCRIPT,
+    dask_cluster,
+    free_port,
+    needs_slurm,
+    popen_script,
+    slurm_ready,
+    wait_for,
+)
 from naga._yaml import load_yaml
 
 SCRIPT = """
@@ -119,60 +125,10 @@ def test_slurm_refusing_the_options_is_one_clean_message(project: Path) -> None:
     assert "invalid partition" in lines[0].lower() and "--slurm_config" in lines[0]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def dask_scheduler(tmp_path: Path) -> Iterator[str]:
-    pytest.importorskip("distributed")
-    dask = shutil.which("dask", path=os.path.dirname(sys.executable))
-    assert dask is not None
-    address = f"tcp://127.0.0.1:{free_port()}"
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
-    logs = open(tmp_path / "dask.log", "w")  # noqa: SIM115
-    scheduler = subprocess.Popen(
-        [
-            dask,
-            "scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            address.rsplit(":", 1)[1],
-            "--no-dashboard",
-        ],
-        env=env,
-        stdout=logs,
-        stderr=logs,
-    )
-    worker = subprocess.Popen(
-        [dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
-        env=env,
-        stdout=logs,
-        stderr=logs,
-    )
-    from distributed import Client
-
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with Client(address, timeout="5s") as client:
-                client.wait_for_workers(2, timeout=60)
-            break
-        except (OSError, TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-    yield address
-    for proc in (worker, scheduler):
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    logs.close()
+    with dask_cluster(tmp_path, nworkers=2, nthreads=1) as address:
+        yield address
 
 
 def test_dask_scheduler(project: Path, dask_scheduler: str) -> None:

@@ -354,43 +354,11 @@ def test_dask_multithreaded_worker_keeps_each_log_its_own(tmp_path: Path) -> Non
     # Before: with `dask worker --nthreads 4`, tasks swapped the process-wide stdout and cwd,
     # and every task's output went into one task's log.
     pytest.importorskip("distributed")
-    import shutil
-    import socket
-    import time as clock
+    from helpers import dask_cluster
 
     folder = _dask_project(tmp_path)
     (folder / "tasks.txt").write_text("1\n2\n3\n4\n")
-    dask = shutil.which("dask", path=os.path.dirname(sys.executable))
-    assert dask is not None
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
-    logs = open(tmp_path / "dask.log", "w")  # noqa: SIM115
-    procs = [
-        subprocess.Popen(
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            stdout=logs,
-            stderr=logs,
-        ),
-        subprocess.Popen(
-            [dask, "worker", address, "--nworkers", "1", "--nthreads", "4", "--no-dashboard"],
-            stdout=logs,
-            stderr=logs,
-        ),
-    ]
-    try:
-        from distributed import Client
-
-        deadline = clock.monotonic() + 120
-        while True:
-            try:
-                with Client(address, timeout="5s") as client:
-                    client.wait_for_workers(1, timeout=60)
-                break
-            except (OSError, TimeoutError):
-                assert clock.monotonic() < deadline
-                clock.sleep(1)
+    with dask_cluster(tmp_path, nworkers=1, nthreads=4) as address:
         done = _dask_sweep(folder, "--dask", address)
         assert done.returncode == 0, done.stderr
         for n in (1, 2, 3, 4):
@@ -399,14 +367,6 @@ def test_dask_multithreaded_worker_keeps_each_log_its_own(tmp_path: Path) -> Non
             others = [m for m in (1, 2, 3, 4) if m != n]
             assert not any(f"task {m} says" in log for m in others), log
         assert sorted((folder / "ran.log").read_text().split()) == ["1", "2", "3", "4"]
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        logs.close()
 
 
 def test_dask_a_finished_outcome_is_not_computed_again(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from helpers import free_port
 from naga import TrackingError, clicfg, load_lock, mlflow_lock, runlock
 from naga._urls import strip_credentials
 from naga.tracking import TAG_STATUS, remembered_run, ui_hint
@@ -26,12 +26,6 @@ from naga.tracking._content import describe, run_times
 
 mlflow = pytest.importorskip("mlflow")
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
