@@ -349,13 +349,14 @@ def _promote(client: Any, experiment_id: str, key: str, run: Any, previous: str 
     from mlflow.entities import RunTag
 
     run_id = run.info.run_id
-    runs = client.search_runs(
+    runs = client.search_runs(  # the other active runs: this one is known (not read back)
         experiment_ids=[experiment_id],
-        filter_string=f"tags.`{TAG_HASH}` = '{key}' and tags.`{TAG_STATUS}` = 'active'",
+        filter_string=f"tags.`{TAG_HASH}` = '{key}' and tags.`{TAG_STATUS}` = 'active' "
+        f"and attributes.run_id != '{run_id}'",
         max_results=50,
     )
     order = {r.info.run_id: _logged_order(r) for r in runs}
-    order.setdefault(run_id, _logged_order(run))  # a store that lags behind
+    order[run_id] = _logged_order(run)
     names = {r.info.run_id: r.info.run_name for r in [run, *runs]}
     winner = max(order, key=order.__getitem__)
     older = sorted((r for r in order if r != winner), key=order.__getitem__)
