@@ -72,9 +72,7 @@ class SweepView:
         """True when no task is pending or running any more (as far as anyone can tell)."""
         if any(_status_in(task, _UNFINISHED) and task.get("job") for task in self.tasks):
             return False
-        return self.holder is None or not any(
-            _status_in(task, _UNFINISHED) for task in self.tasks
-        )
+        return self.holder is None or not any(_status_in(task, _UNFINISHED) for task in self.tasks)
 
     @property
     def orphaned(self) -> list[str]:
