@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from naga._flags import flag_names
+
 __all__ = ["add_rerun_parser", "rerun_command"]
 
 AddParser = Callable[[str, str, str], argparse.ArgumentParser]
@@ -23,8 +25,7 @@ def add_rerun_parser(add: AddParser) -> None:
     )
     rerun.add_argument("run", metavar="RUN", help="a run folder (or its run.lock)")
     rerun.add_argument(
-        "--save_dir",
-        "--save-dir",
+        *flag_names("save_dir"),
         metavar="DIR",
         help="where the rerun writes (default: the sibling RUN@rerun-N, next free N)",
     )
@@ -35,8 +36,7 @@ def add_rerun_parser(add: AddParser) -> None:
         "their rerun outputs",
     )
     rerun.add_argument(
-        "--allow_changed_data",
-        "--allow-changed-data",
+        *flag_names("allow_changed_data"),
         action="store_true",
         help="rerun even when data differs from the receipt (with today's data)",
     )
@@ -46,14 +46,12 @@ def add_rerun_parser(add: AddParser) -> None:
         help="refuse when a package the run imported (or Python) has another version today",
     )
     rerun.add_argument(
-        "--dry_run",
-        "--dry-run",
+        *flag_names("dry_run"),
         action="store_true",
         help="print the plan (commit, command, folder, data checks); do nothing",
     )
     rerun.add_argument(
-        "--in_place",
-        "--in-place",
+        *flag_names("in_place"),
         action="store_true",
         help="rerun into the run's own folder, in the working tree, when it holds the code "
         "the run used",

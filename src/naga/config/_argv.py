@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from naga._errors import ConfigError
+from naga._flags import flag_names
 from naga.launch import SweepOptions
 
 TYPE_CHECKING = False
@@ -58,14 +59,6 @@ def _parser_class() -> Any:
     return Parser
 
 
-def _both(name: str) -> list[str]:
-    """``--n_jobs`` and ``--n-jobs``: every flag answers to both spellings."""
-    spellings = [f"--{name}"]
-    if "_" in name:
-        spellings.append(f"--{name.replace('_', '-')}")
-    return spellings
-
-
 def build_parser(prog: str, description: str | None = None, epilog: str | None = None) -> Any:
     """The argparse parser of a clicfg command line (flags only: fields are ``-o`` overrides)."""
     import argparse
@@ -100,18 +93,18 @@ def build_parser(prog: str, description: str | None = None, epilog: str | None =
     )
     add("--experiment", metavar="NAME", help="a named experiment of the --config file")
     add(
-        *_both("overrides"),
+        *flag_names("overrides"),
         dest="overrides_file",
         metavar="FILE",
         help="a YAML file of KEY: VALUE overrides (dotted keys)",
     )
     add(
-        *_both("print_config"),
+        *flag_names("print_config"),
         action="store_true",
         help="print the resolved config as YAML and exit",
     )
     add(
-        *_both("if_stale"),
+        *flag_names("if_stale"),
         action="store_true",
         help="run only when save_dir holds no finished run, or its run is stale (like make)",
     )
@@ -122,7 +115,7 @@ def build_parser(prog: str, description: str | None = None, epilog: str | None =
         help="run one task per line/row/item of FILE (txt, yaml, json, csv, tsv)",
     )
     sweep.add_argument(
-        *_both("tasks_key"), metavar="KEY", help="use the list at config KEY as tasks"
+        *flag_names("tasks_key"), metavar="KEY", help="use the list at config KEY as tasks"
     )
     sweep.add_argument(
         "--sweep",
@@ -135,15 +128,19 @@ def build_parser(prog: str, description: str | None = None, epilog: str | None =
         "are the cartesian product of the grids (times the --tasks ones)",
     )
     sweep.add_argument(
-        *_both("task_to"),
+        *flag_names("task_to"),
         metavar="KEY",
         help="config key each task value goes to (dict tasks merge at the root)",
     )
     sweep.add_argument(
-        *_both("n_jobs"), type=int, default=1, metavar="N", help="tasks running at once (default 1)"
+        *flag_names("n_jobs"),
+        type=int,
+        default=1,
+        metavar="N",
+        help="tasks running at once (default 1)",
     )
     sweep.add_argument(
-        *_both("slurm_config"),
+        *flag_names("slurm_config"),
         metavar="FILE",
         help="run the tasks on Slurm with the options of this YAML file",
     )
@@ -155,7 +152,7 @@ def build_parser(prog: str, description: str | None = None, epilog: str | None =
         help="run the tasks on a Dask cluster (tcp://host:port, or a local one)",
     )
     sweep.add_argument(
-        *_both("task_timeout"),
+        *flag_names("task_timeout"),
         type=float,
         metavar="MIN",
         help="minutes a task may run (0.5 is 30 s) before it is stopped and marked timeout",
@@ -174,13 +171,13 @@ def build_parser(prog: str, description: str | None = None, epilog: str | None =
         help="when another sweep is using the folder, wait for it instead of refusing",
     )
     sweep.add_argument(
-        *_both("dry_run"),
+        *flag_names("dry_run"),
         action="store_true",
         help="list each task, its save_dir and resources, and whether it would run and why; "
         "run, submit and write nothing",
     )
     sweep.add_argument(
-        *_both("debug_task"),
+        *flag_names("debug_task"),
         metavar="LABEL",
         help="run the task with this label in this process (for a debugger: NAGA_DEBUG=1)",
     )
