@@ -511,6 +511,52 @@ def test_unused_changes_are_information_and_imported_versions_are_reasons(
     assert done.returncode == 1 and "fakepkg 1.0 -> 2.0" in done.stdout, done.stdout
 
 
+def test_naga_own_packages_count_only_when_the_run_uses_them(project: Path, tmp_path: Path) -> None:
+    import yaml
+
+    upgraded = yaml.__version__
+    python, purelib = make_venv(tmp_path / "venv")
+
+    def say_pyyaml(version: str, *parts: str) -> Callable[[dict[str, Any]], None]:
+        def change(lock: dict[str, Any]) -> None:
+            for part in parts:
+                lock["environment"][part]["pyyaml"] = version
+
+        return change
+
+    # fit.py imports fakepkg, not yaml: PyYAML and xxhash are loaded by naga, not the run.
+    run_stage(project, "fit.py", python=python)
+    imported = load_lock(project / "results/fit")["environment"]["imported"]
+    assert imported == {"fakepkg": "1.0"}, imported
+    # An upgrade of PyYAML since: information, not a reason.
+    edit_lock(project / "results/fit", say_pyyaml("0.1", "packages"))
+    code, reports = status(project, "results/fit")
+    assert code == 0 and reports["results/fit"].up_to_date, reports
+    code, reports = status(project, "--all", "results/fit")
+    assert f"environment pyyaml 0.1 -> {upgraded}" in reports["results/fit"].info
+
+    # A script that imports yaml itself (in a function, among other modules): the run's.
+    script = FIT.replace(
+        "import fakepkg\n", "import fakepkg\n\n\ndef load():\n    import os, yaml\n"
+    )
+    write(project / "fit.py", script)
+    run_stage(project, "fit.py", python=python)
+    assert load_lock(project / "results/fit")["environment"]["imported"]["pyyaml"] == upgraded
+    edit_lock(project / "results/fit", say_pyyaml("0.1", "packages", "imported"))
+    code, reports = status(project, "results/fit")
+    assert code == 1
+    assert reports["results/fit"].reasons == [f"environment pyyaml 0.1 -> {upgraded}"]
+
+    # A distribution the run imports that requires PyYAML: PyYAML is used through it.
+    write(project / "fit.py", FIT.replace("import fakepkg\n", "import fakepkg\nimport yamluser\n"))
+    write(purelib / "yamluser.py", "NAME = 'uses yaml'\n")
+    dist = install_fake_dist(purelib, "yamluser", "1.0", top_level="yamluser")
+    write(dist / "METADATA", (dist / "METADATA").read_text() + "Requires-Dist: PyYAML>=5\n")
+    run_stage(project, "fit.py", python=python)
+    imported = load_lock(project / "results/fit")["environment"]["imported"]
+    assert imported == {"fakepkg": "1.0", "pyyaml": upgraded, "yamluser": "1.0"}, imported
+
+
 def test_same_interpreter_reads_packages_where_the_run_found_them(
     project: Path, tmp_path: Path
 ) -> None:

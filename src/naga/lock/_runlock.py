@@ -148,7 +148,7 @@ def runlock(
         if os.path.exists(path)
     }
     environment = environment_state(sorted({str(r) for r in roots.values()}))
-    environment["imported"] = imported_distributions(environment["packages"])
+    environment["imported"] = imported_distributions(environment["packages"], [caller_file])
     environment["lock_files"] = {
         _where(Path(k), home, enclosing): v for k, v in environment["lock_files"].items()
     }
