@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from naga._errors import ConfigError, did_you_mean
+from naga._userfiles import parse_json, parse_yaml, read_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,28 +33,14 @@ def load_config_file(path: str) -> dict[str, Any]:
             its line), refused (see :mod:`naga._yaml`) or not a mapping.
     """
     file = Path(path)
-    if file.is_dir():
-        raise ConfigError(
-            f"config file '{path}' is a folder, not a file: give --config a YAML, TOML or "
-            f"JSON file (or a run.lock).",
-            path=path,
-        )
-    if not file.exists():
-        raise ConfigError(
-            f"config file '{path}' does not exist: check the path given to --config.", path=path
-        )
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"config file '{path}' is not UTF-8 text ({exc.reason} at byte {exc.start}): save "
-            f"it as UTF-8.",
-            path=path,
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read config file '{path}': {exc.strerror or exc}.", path=path
-        ) from exc
+    text = read_text(
+        path,
+        ConfigError,
+        what="config file",
+        flag="--config",
+        expected="a YAML, TOML or JSON file (or a run.lock)",
+        file=file,
+    )
     data = _parse(text, path, file.suffix.lower())
     if data is None:
         data = {}
@@ -84,31 +71,8 @@ def _parse(text: str, path: str, suffix: str) -> Any:
                 f"config file '{path}' is not valid TOML: {problem}.", path=path
             ) from exc
     if suffix == ".json":
-        import json
-
-        from naga._yaml import load_json
-
-        try:
-            return load_json(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"config file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}. "
-                f"Fix that line.",
-                path=path,
-                line=exc.lineno,
-            ) from exc
-    from naga._yaml import YAMLError, YAMLRefused, load_yaml, yaml_problem
-
-    try:
-        return load_yaml(text)
-    except YAMLError as exc:
-        where, problem = yaml_problem(exc)
-        line = int(where.split()[-1]) if where else None
-        if isinstance(exc, YAMLRefused):
-            message = f"config file '{path}'{where} is refused: {problem}."
-        else:
-            message = f"config file '{path}'{where} is not valid YAML: {problem}. Fix that line."
-        raise ConfigError(message, path=path, line=line) from exc
+        return parse_json(text, path, ConfigError, what="config file")
+    return parse_yaml(text, path, ConfigError, what="config file")
 
 
 def _dates_as_text(value: Any) -> Any:

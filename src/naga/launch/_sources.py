@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from naga._errors import TaskError
+from naga._userfiles import parse_json, parse_yaml, read_text
 from naga.launch._options import SweepOptions
 
 __all__ = ["RESOURCES_KEY", "TaskValue", "load_tasks"]
@@ -155,29 +156,14 @@ def _from_config(base: dict[str, Any], key: str) -> list[TaskValue]:
 
 
 def _from_file(path: str) -> list[TaskValue]:
-    if os.path.isdir(path):
-        raise TaskError(
-            f"tasks file '{path}' is a folder, not a file: give --tasks a text, YAML, JSON, CSV "
-            f"or TSV file.",
-            path=path,
-        )
-    if not os.path.exists(path):
-        raise TaskError(
-            f"tasks file '{path}' does not exist: check the path given to --tasks.", path=path
-        )
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            text = handle.read()
-    except UnicodeDecodeError as exc:
-        raise TaskError(
-            f"tasks file '{path}' is not UTF-8 text ({exc.reason} at byte {exc.start}): save "
-            f"it as UTF-8.",
-            path=path,
-        ) from exc
-    except OSError as exc:
-        raise TaskError(
-            f"cannot read tasks file '{path}': {exc.strerror or exc}.", path=path
-        ) from exc
+    text = read_text(
+        path,
+        TaskError,
+        what="tasks file",
+        flag="--tasks",
+        expected="a text, YAML, JSON, CSV or TSV file",
+        newline="",  # line ends as written: a quoted CSV cell may hold one
+    )
     suffix = os.path.splitext(path)[1].lower()
     if suffix in (".yaml", ".yml", ".json"):
         return _structured(text, path, suffix)
@@ -208,33 +194,8 @@ def _lines(text: str, path: str) -> list[TaskValue]:
 
 def _structured(text: str, path: str, suffix: str) -> list[TaskValue]:
     name = os.path.basename(path)
-    if suffix == ".json":
-        import json
-
-        from naga._yaml import load_json
-
-        try:
-            data = load_json(text)
-        except json.JSONDecodeError as exc:
-            raise TaskError(
-                f"tasks file '{path}' line {exc.lineno} is not valid JSON: {exc.msg}. "
-                f"Fix that line.",
-                path=path,
-                line=exc.lineno,
-            ) from exc
-    else:
-        from naga._yaml import YAMLError, YAMLRefused, load_yaml, yaml_problem
-
-        try:
-            data = load_yaml(text)
-        except YAMLError as exc:
-            where, problem = yaml_problem(exc)
-            line = int(where.split()[-1]) if where else None
-            if isinstance(exc, YAMLRefused):
-                message = f"tasks file '{path}'{where} is refused: {problem}."
-            else:
-                message = f"tasks file '{path}'{where} is not valid YAML: {problem}. Fix that line."
-            raise TaskError(message, path=path, line=line) from exc
+    parse = parse_json if suffix == ".json" else parse_yaml
+    data = parse(text, path, TaskError, what="tasks file")
     if data is None:
         return []
     if not isinstance(data, list):
