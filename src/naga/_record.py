@@ -4,6 +4,8 @@ Every run started through ``@clicfg`` with a ``save_dir`` keeps ``<save_dir>/.na
 written atomically when it starts and when it ends, and writes the function's JSON return value
 to ``<save_dir>/result.json``. A run whose process died (kill -9, a lost node) still says
 ``running`` on disk; :func:`read_record` reports it as ``died`` when its pid is gone on this host.
+A run whose Slurm job submitit requeues (the time limit, a preemption) ends ``requeued``, not
+``failed``: it starts again, ``running``, when the job does.
 
 Written on the start-up path of every script: only ``os``, ``json`` and ``time`` are used.
 """
@@ -25,18 +27,39 @@ if TYPE_CHECKING:
 __all__ = [
     "RunRecord",
     "is_metrics",
+    "mark_requeue",
     "read_record",
     "read_result",
+    "record_requeue",
+    "requeue_pending",
     "start_record",
     "write_result",
 ]
 
 #: The statuses a record can hold; ``died`` is only ever read, never written.
-STATUSES = ("running", "done", "failed", "interrupted", "died")
+STATUSES = ("running", "done", "failed", "interrupted", "requeued", "died")
+
+#: Set in a Slurm job that submitit is requeueing (``naga.launch._requeue``): the ``SystemExit``
+#: it then raises in the running task ends the job, not the run, which starts again with the job.
+_REQUEUE = {"pending": False}
+
+
+def mark_requeue() -> None:
+    """This process is ending because its Slurm job is being requeued: a run it stops now is
+    ``requeued``, and its exit goes through the worker to submitit."""
+    _REQUEUE["pending"] = True
+
+
+def requeue_pending() -> bool:
+    """True once :func:`mark_requeue` was called in this process."""
+    return _REQUEUE["pending"]
+
+
+_STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return time.strftime(_STAMP, time.gmtime())
 
 
 def _proc_start(pid: int) -> str | None:
@@ -64,13 +87,25 @@ class RunRecord:
         )
 
     def finish(self, status: str, error: BaseException | None = None) -> None:
-        """Write how the run ended: ``done``, ``failed`` or ``interrupted``, and the failure."""
+        """Write how the run ended: ``done``, ``failed``, ``interrupted`` or ``requeued``, and
+        the failure."""
         self.data["status"] = status
         self.data["end"] = _now()
         self.data["duration_s"] = round(time.monotonic() - self._clock, 3)
         if error is not None:
             self.data["error"] = describe_error(error)
         self._write()
+
+    def finish_exit(self, exc: SystemExit) -> None:
+        """Write how a ``SystemExit`` ended the run: ``requeued`` when submitit raised it to end
+        a job it requeues (whatever its code: -1, or 144 for submitit's local executor),
+        otherwise ``done`` for status 0 or None and ``failed`` for any other, as for a script."""
+        if requeue_pending():
+            self.finish("requeued")
+        elif exc.code in (None, 0):
+            self.finish("done")
+        else:
+            self.finish("failed", exc)
 
 
 def start_record(save_dir: str, command: list[str] | None = None) -> RunRecord:
@@ -112,6 +147,34 @@ def read_record(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
 
     A ``running`` record whose process is gone from this host reads as ``died``.
     """
+    data = _load(folder)
+    if data is not None and data["status"] == "running" and _gone(data):
+        data["status"] = "died"
+    return data
+
+
+def record_requeue(save_dir: str) -> bool:
+    """Mark ``requeued`` the record a run left ``running`` when the requeue of its Slurm job
+    killed it in a process of its own (``--task_timeout``): the job's process writes the run's
+    end for it, once that process is gone. True when the record was rewritten.
+
+    A record that says anything else is left as it is: the run wrote its own end (``requeued``
+    when it ran in the job's process), or it never started.
+    """
+    data = _load(save_dir)
+    if data is None or data["status"] != "running":
+        return False
+    data["status"] = "requeued"
+    data["end"] = _now()
+    started = _seconds(data.get("start"))
+    if started is not None:
+        data["duration_s"] = round(time.time() - started, 3)
+    RunRecord(save_dir, data)._write()
+    return True
+
+
+def _load(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The record as it is on disk, or None when it is missing, unreadable or of another shape."""
     file = os.path.join(os.fspath(folder), NAGA_DIR, RECORD_NAME)
     try:
         with open(file, encoding="utf-8") as handle:
@@ -120,9 +183,17 @@ def read_record(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or data.get("status") not in STATUSES:
         return None
-    if data["status"] == "running" and _gone(data):
-        data["status"] = "died"
     return data
+
+
+def _seconds(stamp: Any) -> float | None:
+    """Seconds since the epoch of a record's UTC time stamp, or None when it is not one."""
+    import calendar  # only on the rare requeue path: the start-up path stays os, json and time
+
+    try:
+        return float(calendar.timegm(time.strptime(str(stamp), _STAMP)))
+    except ValueError:
+        return None
 
 
 def _gone(data: dict[str, Any]) -> bool:

@@ -291,6 +291,10 @@ def _duration(seconds: Any) -> str:
     return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
+#: ANSI colours of ``naga ls``: in progress (a requeued run starts again) cyan, ended badly red.
+_STATUS_COLORS = {"done": "32", "failed": "31", "died": "31", "running": "36", "requeued": "36"}
+
+
 def _ls(args: Any) -> int:
     from naga._record import read_record
     from naga.lock import load_lock
@@ -349,7 +353,7 @@ def _ls(args: Any) -> int:
                 print(f"{row['path']}  {_color('unreadable run.lock', '31')}")
                 continue
             status = row["status"]
-            color = {"done": "32", "failed": "31", "died": "31", "running": "36"}.get(status, "33")
+            color = _STATUS_COLORS.get(status, "33")
             cells = [row["path"], _color(status, color), row["duration"], row["created"]]
             cells += [row["stage"], row["commit"]]
             if "fresh" in row:

@@ -448,6 +448,7 @@ _STYLES = {
     "unreadable": "red",
     "timeout": "red",
     "running": "cyan",
+    "requeued": "cyan",
     "stale": "yellow",
     "interrupted": "yellow",
 }

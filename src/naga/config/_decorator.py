@@ -217,7 +217,8 @@ class _Clicfg:
         """Call the user's function; with a save_dir, keep the run's record and its result.
 
         The record (``.naga/record.json``) says ``running`` before the call and ``done``,
-        ``failed`` or ``interrupted`` after; a JSON-able return value goes to ``result.json``.
+        ``failed``, ``interrupted`` or ``requeued`` (submitit's exit of a Slurm job it requeues)
+        after; a JSON-able return value goes to ``result.json``.
         In a script, a naga error raised inside the function (a data path runlock cannot find)
         is one message and exit status 2, unless ``NAGA_DEBUG`` asks for the traceback.
         """
@@ -234,8 +235,7 @@ class _Clicfg:
             raise
         except SystemExit as exc:
             if record is not None:
-                ok = exc.code in (None, 0)
-                record.finish("done" if ok else "failed", None if ok else exc)
+                record.finish_exit(exc)
             raise
         except BaseException as exc:
             if record is not None:

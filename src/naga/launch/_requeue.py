@@ -20,12 +20,17 @@ When no requeue is left, submitit raises ``UncompletedJobError`` inside the runn
 task ends ``timeout``. A requeue by Slurm itself (``scontrol requeue``, preemption in requeue
 mode) sends no ``USR2``: the job restarts the task from the callable it was submitted with (or
 the last one a checkpoint saved), and is not counted.
+
+While a job requeued through ``checkpoint`` waits to start again, its task's run record
+(``.naga/record.json``) says ``requeued``, not ``failed``: :func:`naga._record.mark_requeue`
+tells the record that the ``SystemExit`` submitit raises ends the job, not the run.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import sys
 import traceback
 from typing import Any
@@ -54,12 +59,26 @@ class SlurmTask:
     def __call__(self) -> Outcome:
         from naga.launch._process import run_limited
 
-        outcome = run_limited(self.task)
+        try:
+            outcome = run_limited(self.task)
+        except SystemExit:
+            self._record_requeue()
+            raise
         if outcome.status is TaskStatus.FAILED and (outcome.error or "").startswith(
             "UncompletedJobError"
         ):
             return Outcome(TaskStatus.TIMEOUT, self._limit_message())
         return outcome
+
+    def _record_requeue(self) -> None:
+        """When submitit ends the job for a requeue, the task's record says ``requeued``, not
+        ``running``: a task run in a process of its own (``--task_timeout``) was killed with
+        it, and wrote no end of its own (one run here wrote ``requeued`` itself)."""
+        from naga._record import record_requeue, requeue_pending
+
+        save_dir = self.task.config.get("save_dir")
+        if requeue_pending() and save_dir:  # a relative save_dir is the task's, from its cwd
+            record_requeue(os.path.join(self.task.cwd, str(save_dir)))
 
     def _limit_message(self) -> str:
         return (
@@ -81,9 +100,9 @@ class SlurmTask:
             f"naga: Slurm signalled the time limit or a preemption: the job is requeued "
             f"({self.requeues + 1} of max_num_timeout {self.max_requeues}); the task {how}."
         )
-        from naga.launch._worker import mark_requeue
+        from naga._record import mark_requeue
 
-        mark_requeue()
+        mark_requeue()  # the SystemExit submitit raises next ends the job, not the run
         task = dataclasses.replace(self.task, config=config)
         return DelayedSubmission(SlurmTask(task, self.max_requeues, self.requeues + 1))
 

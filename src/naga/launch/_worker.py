@@ -27,27 +27,19 @@ import sys
 import traceback
 from typing import IO, Any
 
+from naga._record import requeue_pending
 from naga.launch._backend import Entry, Outcome, Task
 
 __all__ = [
     "entry_of",
     "load_function",
     "load_module",
-    "mark_requeue",
     "read_frame",
     "run_task",
     "write_frame",
 ]
 
 _MODULES: dict[str, Any] = {}
-#: Set when a Slurm job is about to be requeued (``_requeue``): the ``SystemExit`` that submitit
-#: then raises inside the running task ends the job, not the task.
-_REQUEUE = {"pending": False}
-
-
-def mark_requeue() -> None:
-    """The job running this process is being requeued: let its exit through ``run_task``."""
-    _REQUEUE["pending"] = True
 
 
 def entry_of(command: Any) -> Entry:
@@ -112,10 +104,10 @@ def run_task(task: Task) -> Outcome:
     os.dup2(log_fd, 2)
     os.close(log_fd)
     try:
-        load_function(task.entry).run_resolved(task.config)
+        load_function(task.entry).run_resolved(task.config, task.provenance)
         return Outcome.done()
     except SystemExit as exc:  # sys.exit() in a task: its status decides, as for a script
-        if _REQUEUE["pending"]:
+        if requeue_pending():  # submitit ends the job it requeues (``_requeue``): not the task
             raise
         if exc.code in (None, 0):
             return Outcome.done()
