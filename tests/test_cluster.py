@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from helpers import needs_slurm, popen_script, release_requeued, run_script, slurm_ready, wait_for
+from naga._record import read_record
 from naga._yaml import load_yaml
 
 SCRIPT = """
@@ -54,10 +55,17 @@ if __name__ == "__main__":
 """
 
 #: Task 1 resumes from the step its checkpoint() saw; task 2's checkpoint() returns None, so it
-#: restarts from its start, and runs out of requeues.
+#: restarts from its start, and runs out of requeues. Imported again when a requeued job starts,
+#: before its run's record is rewritten, the script says in the log what the records said.
 REQUEUE_SCRIPT = """
+import json
 import time
+from pathlib import Path
 from naga import clicfg
+
+for found in sorted(Path("results/requeue").glob("*/.naga/record.json")):
+    status = json.loads(found.read_text())["status"]
+    print(f"record of {found.parent.parent.name}: {status}", flush=True)
 
 STATE = {"step": 0}
 
@@ -293,6 +301,14 @@ def test_time_limit_requeues_with_checkpoint_and_stops_at_max_num_timeout(tmp_pa
     log2 = (tmp_path / "results/requeue/logs/param=2.log").read_text()
     assert log2.count("task 2 starts at step 0") == 2 and "the task restarts" in log2
     assert entries["param=1"]["job"] and entries["param=2"]["job"]  # same jobs, requeued
+    # While each job waited to start again, its run's record said requeued, never failed.
+    assert "record of param=1: requeued" in log1 and "record of param=2: requeued" in log2
+    assert "record of param=1: failed" not in log1
+    records = {p: read_record(tmp_path / "results/requeue" / p) or {} for p in entries}
+    assert records["param=1"]["status"] == "done"
+    # Out of requeues, task 2 was stopped for good: its run failed.
+    assert records["param=2"]["status"] == "failed"
+    assert records["param=2"]["error"]["type"] == "UncompletedJobError"
 
 
 @needs_slurm
