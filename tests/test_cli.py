@@ -97,8 +97,8 @@ def test_head_moved_and_config_file_edited(
     git(git_repo, "commit", "-qam", "move")
     assert main(["status", "out"]) == 1
     out = capsys.readouterr().out
-    # The config file is a used file; the new commit is information only.
-    assert "code         c.yml modified" in out and "HEAD" not in out
+    # The config file is judged by the value it gave; the new commit is information only.
+    assert "config       param 3 -> 4 (../c.yml)" in out and "HEAD" not in out
     assert main(["status", "--all", "out"]) == 1
     assert "HEAD" in capsys.readouterr().out
 

@@ -862,3 +862,183 @@ def test_embedded_stages_do_not_repeat_the_environment(pipeline: Path) -> None:
         assert "same_as_run" not in stage["environment"]
         assert stage["environment"]["packages"] == lock["environment"]["packages"]
         assert stage["environment"]["python"] == lock["environment"]["python"]
+
+
+# -- 12. config files, judged by the values they gave the run ------------------------------------
+
+CONFIGURED = """
+from dataclasses import dataclass, field
+
+from naga import clicfg, runlock
+
+
+@dataclass
+class Model:
+    lr: float = 0.1
+    depth: int = 2
+
+
+@dataclass
+class Config:
+    save_dir: str = "results/exp"
+    model: Model = field(default_factory=Model)
+    seed: int = 0
+    user: str = "nobody"
+    note: str = ""
+
+
+@clicfg(config_class=Config)
+def main(cfg: Config) -> None:
+    runlock(config=cfg, repos=["."])
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+EXPERIMENTS = """\
+defaults: [base]
+base:
+  seed: 1
+  user: ${env:NAGA_TEST_USER}
+small:
+  model: {lr: 0.01, depth: 4}
+big:
+  model: {lr: 0.5, depth: 8}
+other_script:
+  epochs: 3
+"""
+
+
+@pytest.fixture
+def configured(tmp_path: Path) -> Path:
+    """A project run once as ``exp.py --config exps.yaml --experiment small -o model.depth=3``."""
+    folder = tmp_path / "configured"
+    folder.mkdir()
+    git(folder, "init", "-q", "-b", "main")
+    git(folder, "config", "user.email", "test@example.com")
+    git(folder, "config", "user.name", "Test")
+    write(folder / "exp.py", CONFIGURED)
+    write(folder / "exps.yaml", EXPERIMENTS)
+    commit_all(folder, "the project")
+    args = ("--config", "exps.yaml", "--experiment", "small", "-o", "model.depth=3")
+    run_stage(folder, "exp.py", *args, env={"NAGA_TEST_USER": "ada"})
+    return folder
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+
+
+def test_config_file_edits_the_run_did_not_take_are_information(configured: Path) -> None:
+    exps = configured / "exps.yaml"
+    sources = load_lock(configured / "results/exp")["config_sources"]
+    assert sources["taken"] == {"seed": 1, "user": "${env:NAGA_TEST_USER}", "model.lr": 0.01}
+    assert_up_to_date(configured, "results/exp")
+
+    # A comment, another experiment, a key -o overrode, a key of another script, and the
+    # environment of whoever checks: nothing the run took changed.
+    write(exps, "# tuned\n" + exps.read_text())
+    edit(exps, "lr: 0.5, depth: 8", "lr: 0.7, depth: 9")
+    edit(exps, "lr: 0.01, depth: 4", "lr: 0.01, depth: 6")
+    edit(exps, "epochs: 3", "epochs: 30")
+    code, reports = status(configured, "results/exp")  # NAGA_TEST_USER is unset here
+    assert code == 0 and reports["results/exp"].up_to_date, reports
+    code, reports = status(configured, "--all", "results/exp")
+    assert code == 0
+    assert reports["results/exp"].info == [
+        "config config file ../../exps.yaml modified: no value this run took changed"
+    ]
+
+
+def test_config_values_the_run_took_are_reasons_named_by_key(configured: Path) -> None:
+    exps = configured / "exps.yaml"
+    original = exps.read_text()
+
+    # The selected experiment's value.
+    edit(exps, "lr: 0.01, depth: 4", "lr: 0.02, depth: 4")
+    code, reports = status(configured, "results/exp")
+    assert code == 1
+    assert reports["results/exp"].reasons == ["config model.lr 0.01 -> 0.02 (../../exps.yaml)"]
+    code, data = status_json(configured, "results/exp")
+    (reason,) = data["results/exp"]["reasons"]
+    assert (reason["part"], reason["key"], reason["old"], reason["new"]) == (
+        "config",
+        "model.lr",
+        0.01,
+        0.02,
+    )
+
+    # A value the top-level defaults give every experiment; a value no longer set; a new one.
+    exps.write_text(original.replace("seed: 1", "seed: 2"))
+    assert status(configured, "results/exp")[1]["results/exp"].reasons == [
+        "config seed 1 -> 2 (../../exps.yaml)"
+    ]
+    exps.write_text(original.replace("  seed: 1\n", ""))
+    assert status(configured, "results/exp")[1]["results/exp"].reasons == [
+        "config seed 1 -> the default (../../exps.yaml no longer sets it)"
+    ]
+    exps.write_text(original.replace("small:\n", "small:\n  note: tuned\n  user: x\n"))
+    assert status(configured, "results/exp")[1]["results/exp"].reasons == [
+        "config note the default -> tuned (set by ../../exps.yaml now)",
+        "config user ${env:NAGA_TEST_USER} -> x (../../exps.yaml)",
+    ]
+    # A key a file now sets to the value the run had anyway: nothing changed.
+    exps.write_text(original.replace("small:\n", "small:\n  save_dir: results/exp\n"))
+    assert_up_to_date(configured, "results/exp")
+
+    # The experiment gone, the file gone: the file is named, with what went wrong.
+    exps.write_text(original.replace("small:", "tiny:"))
+    (reason,) = status(configured, "results/exp")[1]["results/exp"].reasons
+    assert reason.startswith("config config file ../../exps.yaml modified: ")
+    assert "has no experiment 'small'" in reason
+    exps.unlink()
+    assert status(configured, "results/exp")[1]["results/exp"].reasons == [
+        "config config file ../../exps.yaml deleted"
+    ]
+    exps.write_text(original)
+    assert_up_to_date(configured, "results/exp")
+
+
+def test_a_receipt_without_taken_values_judges_the_file(configured: Path) -> None:
+    """A run.lock of an older naga (no ``taken``): any edit of a config file is a reason."""
+    edit_lock(configured / "results/exp", lambda lock: lock["config_sources"].pop("taken"))
+    assert_up_to_date(configured, "results/exp")
+    write(configured / "exps.yaml", "# tuned\n" + (configured / "exps.yaml").read_text())
+    code, reports = status(configured, "results/exp")
+    assert code == 1 and reports["results/exp"].reasons == ["code exps.yaml modified"]
+
+
+def test_sweep_tasks_judge_their_config_files_by_value(configured: Path) -> None:
+    exps = configured / "exps.yaml"
+    write(configured / "seeds.txt", "5\n6\n")
+    sweep = ("--config", "exps.yaml", "--experiment", "small", "-o", "save_dir=results/sweep")
+    args = (*sweep, "--tasks", "seeds.txt", "--task_to", "seed")
+    run_stage(configured, "exp.py", *args, env={"NAGA_TEST_USER": "ada"})
+    task = "results/sweep/seed=5"
+    sources = load_lock(configured / task)["config_sources"]
+    # seed is the task's own: the files' seed (1) is not what the task took.
+    assert sources["task_keys"] == ["seed", "save_dir"]
+    taken = {"user": "${env:NAGA_TEST_USER}", "model.lr": 0.01, "model.depth": 4}
+    assert sources["taken"] == taken
+
+    # The files' seed changed: the tasks set their own. Quiet, and the sweep skips them.
+    edit(exps, "seed: 1", "seed: 9")
+    assert_up_to_date(configured, task, "results/sweep/seed=6")
+    done = subprocess.run(
+        [sys.executable, "exp.py", *args],
+        cwd=configured,
+        env={**os.environ, "NAGA_TEST_USER": "ada"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0 and "2 skipped (done before)" in done.stderr, done.stderr
+
+    # A value the tasks took from the file: each task is stale, the key named.
+    edit(exps, "lr: 0.01", "lr: 0.03")
+    code, reports = status(configured, task)
+    assert code == 1
+    assert reports[task].reasons == ["config model.lr 0.01 -> 0.03 (../../../exps.yaml)"]

@@ -11,6 +11,7 @@ from naga._errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
 
@@ -22,6 +23,7 @@ __all__ = [
     "path_types",
     "plain_attributes",
     "to_plain",
+    "within",
 ]
 
 SCALARS = (bool, int, float, str, bytes, type(None), complex)
@@ -130,6 +132,11 @@ def _object_to_plain(config: Any, key: str) -> Any:
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
+
+
+def within(key: str, keys: Iterable[str]) -> bool:
+    """Whether dotted ``key`` is one of ``keys`` or lies under one (``model.lr`` under ``model``)."""
+    return any(key == k or key.startswith(k + ".") for k in keys)
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:

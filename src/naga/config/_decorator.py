@@ -6,7 +6,7 @@ import os
 import sys
 
 from naga._errors import ConfigError, NagaError, did_you_mean, exit_with_error
-from naga._paths import CONFIG_NAME, LOCK_NAME, NAGA_DIR
+from naga._paths import CONFIG_NAME
 from naga._provenance import remember
 from naga.config._schema import ConfigSpec
 
@@ -145,7 +145,7 @@ class _Clicfg:
             from naga.launch import run_sweep
 
             try:
-                result = run_sweep(self, data, parsed.sweep)
+                result = run_sweep(self, data, parsed.sweep, provenance)
             except KeyboardInterrupt:
                 if script:  # the sweep said what it stopped: no traceback, the shell's status
                     raise SystemExit(130) from None
@@ -163,7 +163,12 @@ class _Clicfg:
         """Merge every source of ``parsed`` over the defaults: files, experiment, overrides."""
         spec = self.spec
         if parsed.configs or parsed.overrides_file:
-            from naga.config._files import interpolate, load_config_file, select_experiment
+            from naga.config._files import (
+                interpolate,
+                is_replay,
+                load_config_file,
+                select_experiment,
+            )
         data = spec.defaults()
         files = [os.path.abspath(p) for p in parsed.configs]
         for index, path in enumerate(parsed.configs):
@@ -173,10 +178,10 @@ class _Clicfg:
                 origin = f"experiment '{parsed.experiment}' of '{path}'"
             else:
                 _refuse_experiments_file(spec, doc, path)
-                if not _is_replay(path):  # a run's record holds its values as the run took them
+                if not is_replay(path):  # a run's record holds its values as the run took them
                     doc = interpolate(doc, root=doc, path=path)
                 origin = f"config file '{path}'"
-            spec.merge(data, doc, origin=origin, replay=_is_replay(path))
+            spec.merge(data, doc, origin=origin, replay=is_replay(path))
         if parsed.overrides_file:
             path = parsed.overrides_file
             files.append(os.path.abspath(path))
@@ -203,6 +208,15 @@ class _Clicfg:
             "experiment": parsed.experiment,
             "overrides": list(parsed.overrides),
         }
+        if files:  # what the files gave the run, for a judgement by value (naga status)
+            from naga.config._replay import taken_values
+
+            configs = [os.path.abspath(p) for p in parsed.configs]
+            extra = os.path.abspath(parsed.overrides_file) if parsed.overrides_file else None
+            provenance["configs"], provenance["overrides_file"] = configs, extra
+            provenance["taken"] = taken_values(
+                configs, parsed.experiment, extra, list(parsed.overrides), data
+            )
         return data, provenance
 
     def run_resolved(self, data: dict[str, Any], provenance: dict[str, Any] | None = None) -> Any:
@@ -327,19 +341,6 @@ def _up_to_date(save_dir: Any, data: dict[str, Any]) -> bool:
         file=sys.stderr,
     )
     return True
-
-
-def _is_replay(path: str) -> bool:
-    """A run's own record of its config (its run.lock, or the config.json in a run folder):
-    replaying it accepts the keys that run added with ``+``, as they were then."""
-    name = os.path.basename(path)
-    if name == LOCK_NAME:
-        return True
-    folder = os.path.dirname(os.path.abspath(path))
-    return name == CONFIG_NAME and (
-        os.path.isdir(os.path.join(folder, NAGA_DIR))
-        or os.path.isfile(os.path.join(folder, LOCK_NAME))
-    )
 
 
 def _save_dir_of(config: Any) -> Any:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from naga._errors import ConfigError, did_you_mean
+from naga._paths import CONFIG_NAME, LOCK_NAME, NAGA_DIR
 from naga._userfiles import parse_json, parse_yaml, read_text
 
 TYPE_CHECKING = False
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-__all__ = ["MAX_EXPANSION", "interpolate", "load_config_file", "select_experiment"]
+__all__ = ["MAX_EXPANSION", "interpolate", "is_replay", "load_config_file", "select_experiment"]
 
 _REF = re.compile(r"\\?\$\{([^{}]+)\}")
 
@@ -55,6 +56,19 @@ def load_config_file(path: str) -> dict[str, Any]:
     return data
 
 
+def is_replay(path: str) -> bool:
+    """A run's own record of its config (its run.lock, or the config.json in a run folder):
+    replaying it accepts the keys that run added with ``+``, as they were then."""
+    name = os.path.basename(path)
+    if name == LOCK_NAME:
+        return True
+    folder = os.path.dirname(os.path.abspath(path))
+    return name == CONFIG_NAME and (
+        os.path.isdir(os.path.join(folder, NAGA_DIR))
+        or os.path.isfile(os.path.join(folder, LOCK_NAME))
+    )
+
+
 def _parse(text: str, path: str, suffix: str) -> Any:
     if suffix == ".toml":
         try:
@@ -87,7 +101,12 @@ def _dates_as_text(value: Any) -> Any:
 
 
 def select_experiment(
-    doc: dict[str, Any], name: str, path: str, known: Callable[[str], bool] | None = None
+    doc: dict[str, Any],
+    name: str,
+    path: str,
+    known: Callable[[str], bool] | None = None,
+    *,
+    literal_env: bool = False,
 ) -> dict[str, Any]:
     """Return experiment ``name`` of a multi-experiment file, defaults merged and references
     resolved against the whole file.
@@ -107,6 +126,7 @@ def select_experiment(
             top-level ``defaults:`` supply and that the config does not have are left out: the
             top-level defaults supply defaults, they never add keys an experiment did not ask
             for (a file may hold the experiments of several scripts).
+        literal_env: See :func:`interpolate`.
     """
     # YAML keys that are not text (``1:``, ``true:``) are named as text, as they are listed.
     doc = {k if isinstance(k, str) else str(k): v for k, v in doc.items()}
@@ -114,7 +134,9 @@ def select_experiment(
     if name == "defaults" or not isinstance(_lookup(doc, name), dict):
         raise experiments.unknown(name)
     selected = experiments.full(name, known)
-    return interpolate(selected, root=experiments, path=path, local=selected)
+    return interpolate(
+        selected, root=experiments, path=path, local=selected, literal_env=literal_env
+    )
 
 
 class _Experiments(Mapping[str, Any]):
@@ -257,13 +279,20 @@ MAX_EXPANSION = 1_000_000
 
 
 def interpolate(
-    data: Any, *, root: Mapping[str, Any], path: str, local: dict[str, Any] | None = None
+    data: Any,
+    *,
+    root: Mapping[str, Any],
+    path: str,
+    local: dict[str, Any] | None = None,
+    literal_env: bool = False,
 ) -> Any:
     """Resolve ``${a.b}`` (a key of ``root``), ``${env:VAR}`` and ``${oc.env:VAR,default}``.
 
     A key is looked up in ``root`` (the whole file), then in ``local`` (the selected experiment).
     A string that is one reference takes the referenced value with its type; references inside
-    a longer string are formatted in. ``\\${...}`` stays literal.
+    a longer string are formatted in. ``\\${...}`` stays literal. With ``literal_env``, an
+    environment reference stays as written (``${env:VAR}``): what the file says, whatever the
+    environment of the process reading it (see :mod:`naga.config._replay`).
 
     Raises:
         ConfigError: A reference points nowhere, names an unset variable, forms a cycle, or
@@ -320,6 +349,8 @@ def interpolate(
         expr = expr.strip()
         for prefix in ("oc.env:", "env:"):
             if expr.startswith(prefix):
+                if literal_env:  # escaped: resolving the result gives the text as written
+                    return f"\\${{{expr}}}"
                 var, _, default = expr[len(prefix) :].partition(",")
                 value = os.environ.get(var.strip())
                 if value is not None:

@@ -71,6 +71,7 @@ class Task:
         resources: The task's own Slurm options (``_slurm`` in a tasks file), over those of
             ``--slurm_config``; None for none. Tasks with different options go in different
             job arrays.
+        provenance: Where its config came from (``naga._provenance``), for its run.lock.
     """
 
     index: int
@@ -83,6 +84,7 @@ class Task:
     timeout_min: float | None = None
     job: str | None = None
     resources: dict[str, Any] | None = field(default=None, compare=False)
+    provenance: dict[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import xxhash
 
 from naga._errors import TaskError
 from naga._paths import NAGA_DIR, SWEEPS_DIR
-from naga._plain import to_plain
+from naga._plain import to_plain, within
 from naga.launch._sources import TaskValue
 
 __all__ = [
@@ -55,6 +55,9 @@ class PlannedTask:
     label: str
     key: str
     resources: dict[str, Any] | None = None
+    #: Where its config came from (``naga._provenance``): the sweep's config files, and the
+    #: keys the task sets itself, which its files no longer give it.
+    provenance: dict[str, Any] | None = None
 
 
 def resolve_tasks(
@@ -82,6 +85,7 @@ def place_tasks(
     base: dict[str, Any],
     task_to: str | None,
     previous: Mapping[str, Mapping[str, Any]],
+    provenance: dict[str, Any] | None = None,
 ) -> list[PlannedTask]:
     """Give every task a label and, when ``base`` has a ``save_dir``, its own ``save_dir``
     under it (``<save_dir>/<label>``); a task of ``previous`` keeps its label. Each config is
@@ -92,6 +96,7 @@ def place_tasks(
         base: The resolved config the tasks start from.
         task_to: The key a task value goes to; None when dict tasks merge at the root.
         previous: An earlier tasks.yaml's entries by key (:func:`naga.launch._state.load_state`).
+        provenance: Where ``base`` came from (its config files), None when not known.
     """
     parent = str(base["save_dir"]) if base.get("save_dir") else None
 
@@ -114,10 +119,30 @@ def place_tasks(
     planned = []
     for index, ((value, _), label) in enumerate(zip(resolved, labels, strict=True)):
         config = placed(index, label)
+        own = _task_provenance(provenance, value, task_to, has_save_dir=parent is not None)
         planned.append(
-            PlannedTask(value.origin, config, label, config_key(config), value.resources)
+            PlannedTask(value.origin, config, label, config_key(config), value.resources, own)
         )
     return planned
+
+
+def _task_provenance(
+    provenance: dict[str, Any] | None, value: TaskValue, task_to: str | None, has_save_dir: bool
+) -> dict[str, Any] | None:
+    """The sweep's provenance for one task: the keys the task sets (``task_keys``) win over
+    its config files, so they leave the values the files gave it (``taken``)."""
+    if provenance is None:
+        return None
+    keys = [task_to] if task_to is not None else []
+    if isinstance(value.value, dict) and task_to is None:
+        keys += [str(k) for k in value.value]
+    keys += [str(k) for k in value.grid or {}]
+    keys += ["save_dir"] if has_save_dir else []
+    keys = [".".join(p.strip().lstrip("+") for p in k.split(".")) for k in dict.fromkeys(keys)]
+    own = {**provenance, "task_keys": keys}
+    if isinstance(provenance.get("taken"), dict):
+        own["taken"] = {k: v for k, v in provenance["taken"].items() if not within(k, keys)}
+    return own
 
 
 def task_config(

@@ -162,6 +162,7 @@ class SweepSession:
                     timeout_min,
                     job=record.job,
                     resources=resources[p.key],
+                    provenance=p.provenance,
                 )
             )
         self._to_submit = sum(task.job is None for task in tasks)

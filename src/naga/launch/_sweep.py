@@ -43,8 +43,16 @@ from naga.launch._worker import entry_of
 __all__ = ["SweepResult", "debug_task_config", "plan_sweep", "run_sweep", "select_backend"]
 
 
-def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> SweepResult:
+def run_sweep(
+    command: Any,
+    base: dict[str, Any],
+    options: SweepOptions,
+    provenance: dict[str, Any] | None = None,
+) -> SweepResult:
     """Run ``command`` (a clicfg function) once per task of ``options``.
+
+    ``provenance`` says where ``base`` came from (``naga._provenance``): each task's run.lock
+    then records its config files and judges them by the values they gave the task.
 
     Every task is read, typed and given its save_dir before any starts: a bad task file is a
     ``TaskError``/``ConfigError`` with nothing started and nothing written. With
@@ -85,7 +93,7 @@ def run_sweep(command: Any, base: dict[str, Any], options: SweepOptions) -> Swee
         show_dry_run(sweep_dir, planned, fates, backend, options)
         return SweepResult(sweep_dir)
     with SweepLock(sweep_dir, wait=options.wait):
-        return _run(command, base, options, resolved, sweep_dir, backend)
+        return _run(command, base, options, resolved, sweep_dir, backend, provenance)
 
 
 def _check_resources(values: Sequence[Any], backend: Backend) -> None:
@@ -158,9 +166,10 @@ def _run(
     resolved: Any,
     sweep_dir: Path,
     backend: Backend,
+    provenance: dict[str, Any] | None,
 ) -> SweepResult:
     previous = load_state(sweep_dir / TASKS_NAME)
-    planned = place_tasks(resolved, base, options.task_to, previous)
+    planned = place_tasks(resolved, base, options.task_to, previous, provenance)
     checks = check_previous_jobs(planned, previous, sweep_dir)
     refuse_unwatchable(planned, checks, backend, sweep_dir)
     rerun = decide_reruns(planned, previous, options)

@@ -19,6 +19,7 @@ fsmonitor: blob ids are computed here, and packages are read from metadata files
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from naga._errors import GitError, NagaError
+from naga._plain import flatten
+from naga._provenance import replayer
 from naga.lock._environment import installed_packages
 from naga.lock._format import find_lock, load_lock
 from naga.lock._git import git
@@ -150,6 +153,9 @@ class _Judge:
         self.cache: _Cache | None = None
         self.blobs: dict[tuple[str, str], str | None] = {}
         self.used_paths: set[str] = set()
+        # Per run.lock: its config files judged by the values they gave the run, not as code.
+        self.by_value: set[str] = set()
+        self.replays: dict[str, dict[str, Any] | NagaError] = {}
 
     def run(self, lock_file: Path) -> Verdict:
         if lock_file in self.done:
@@ -171,6 +177,7 @@ class _Judge:
                 )
             )
         self.used_paths = set()
+        self.by_value = self._judged_by_value(lock, home)
         code = self._code(lock, home, version)
         changes += self._config_sources(lock, home) + code
         changes += self._entries("data", lock, home)
@@ -184,13 +191,18 @@ class _Judge:
     # -- config, code --------------------------------------------------------------------
 
     def _config_sources(self, lock: dict[str, Any], home: Path) -> list[Change]:
-        """Config files read: those inside a repo are used files too, named once, as code."""
+        """Config files read. A receipt that holds the values they gave the run (``taken``) is
+        judged by those values: an edit elsewhere in a file (a comment, another experiment, a
+        key ``-o`` overrode) is information. Otherwise a changed file is a reason; one inside a
+        repo is a used file too, named once, as code."""
         changes = []
-        files = _mapping(_mapping(lock.get("config_sources")).get("files"))
+        sources = _mapping(lock.get("config_sources"))
+        files = _mapping(sources.get("files"))
         for file, entry in files.items():
             entry = _mapping(entry)
             path = _resolve(home, str(file), entry.get("abs"))
-            if "\0" not in str(path) and os.path.realpath(path) in self.used_paths:
+            real = os.path.realpath(path) if "\0" not in str(path) else None
+            if real in self.used_paths and real not in self.by_value:
                 continue
             try:
                 now: str | None = f"{ALGORITHM}:{hash_file(path)}"
@@ -199,7 +211,83 @@ class _Judge:
             if now != entry.get("hash"):
                 note = "deleted" if now is None else "modified"
                 changes.append(Change("config", f"config file {file}", None, None, note))
-        return changes
+        if not changes or not self.by_value:
+            return changes
+        return self._config_values(lock, home, changes)
+
+    def _judged_by_value(self, lock: dict[str, Any], home: Path) -> set[str]:
+        """The real paths of the config files judged by value (see :meth:`_config_values`)."""
+        sources = _mapping(lock.get("config_sources"))
+        if replayer() is None or not isinstance(sources.get("taken"), dict):
+            return set()
+        if not isinstance(sources.get("configs"), list):
+            return set()
+        paths = set()
+        for file, entry in _mapping(sources.get("files")).items():
+            path = _resolve(home, str(file), _mapping(entry).get("abs"))
+            if "\0" not in str(path):
+                paths.add(os.path.realpath(path))
+        return paths
+
+    def _config_values(
+        self, lock: dict[str, Any], home: Path, files_changed: list[Change]
+    ) -> list[Change]:
+        """The values the changed config files give the run now, against those it took."""
+        sources = _mapping(lock.get("config_sources"))
+        files = _mapping(sources.get("files"))
+
+        def where(stored: Any) -> str:
+            return str(_resolve(home, str(stored), _mapping(files.get(stored)).get("abs")))
+
+        config = lock.get("config")
+        extra = sources.get("overrides_file")
+        args = [
+            [where(f) for f in sources["configs"]],
+            sources.get("experiment") if isinstance(sources.get("experiment"), str) else None,
+            where(extra) if isinstance(extra, str) else None,
+            [str(o) for o in sources.get("overrides") or [] if isinstance(o, str)]
+            + [f"{k}=" for k in sources.get("task_keys") or [] if isinstance(k, str)],
+            config if isinstance(config, dict) else {},
+        ]
+        key = json.dumps([args[:4], sorted(flatten(args[4]))], default=str)
+        if key not in self.replays:
+            try:
+                self.replays[key] = replayer()(*args)  # type: ignore[misc]
+            except NagaError as exc:  # the file no longer reads, or lost the experiment
+                self.replays[key] = exc
+        now = self.replays[key]
+        if isinstance(now, NagaError):
+            why = str(now)
+            return [
+                c if c.note == "deleted" else Change(c.part, c.key, None, None, f"{c.note}: {why}")
+                for c in files_changed
+            ]
+        then = _mapping(sources.get("taken"))
+        recorded = flatten(args[4])  # the run's whole config: what a newly set key had
+        shown = ", ".join(c.key.removeprefix("config file ") for c in files_changed)
+        changes = []
+        for name in sorted(set(then) | set(now)):
+            old, new = then.get(name, _UNSET), now.get(name, _UNSET)
+            if _same(old, new):
+                continue
+            if old is _UNSET and _same(recorded.get(name, _UNSET), new):
+                continue  # a file now sets what the run had anyway
+            if old is _UNSET:
+                note = f"the default -> {new} (set by {shown} now)"
+                changes.append(Change("config", name, None, new, note))
+            elif new is _UNSET:
+                note = f"{old} -> the default ({shown} no longer sets it)"
+                changes.append(Change("config", name, old, None, note))
+            else:
+                changes.append(Change("config", name, old, new, f"{old} -> {new} ({shown})"))
+        if changes:
+            return changes
+        return [
+            Change(
+                c.part, c.key, None, None, f"{c.note}: no value this run took changed", used=False
+            )
+            for c in files_changed
+        ]
 
     def _code(self, lock: dict[str, Any], home: Path, version: int) -> list[Change]:
         changes: list[Change] = []
@@ -219,6 +307,8 @@ class _Judge:
                 os.path.realpath(root / str(rel)) for rel in used if "\0" not in str(rel)
             }
             for rel, blob in used.items():
+                if self.by_value and os.path.realpath(root / str(rel)) in self.by_value:
+                    continue  # a config file: judged by the values it gave the run
                 now = self._blob(root / str(rel), fmt)
                 if now != blob:
                     note = "deleted" if now is None else "modified"
@@ -412,6 +502,17 @@ def _rerun_change(label: str, embedded: dict[str, Any], current: dict[str, Any])
 def _mapping(value: Any) -> dict[str, Any]:
     """A receipt may come from anyone: a part of the wrong shape reads as empty."""
     return value if isinstance(value, dict) else {}
+
+
+#: A config key no file sets (the config class's default applies).
+_UNSET = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as plain data (NaN equals NaN, as a config file read twice gives it)."""
+    if a is _UNSET or b is _UNSET:
+        return a is b
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 def _resolve(base: Path, stored: str, absolute: Any) -> Path:

@@ -116,6 +116,17 @@ def runlock(
             "experiment": sources["experiment"],
             "overrides": list(sources["overrides"]),
         }
+        if "taken" in sources:  # what the files gave the run: judged by value
+            lock["config_sources"]["configs"] = [
+                _where(Path(f), home, enclosing) for f in sources["configs"]
+            ]
+            extra = sources.get("overrides_file")
+            lock["config_sources"]["overrides_file"] = (
+                _where(Path(extra), home, enclosing) if extra else None
+            )
+            lock["config_sources"]["taken"] = sources["taken"]
+            if sources.get("task_keys"):  # a sweep's task: the keys it set itself
+                lock["config_sources"]["task_keys"] = list(sources["task_keys"])
     # Data first: an unreadable file then fails before any snapshot ref is created.
     lock["data"] = {
         name: _located(hash_path(path), path, home, enclosing) for name, path in data_items
