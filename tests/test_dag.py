@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from naga.cli import main
+from naga.cli._dag import build_graph, to_html
 
 PREPARE = """
 from pathlib import Path
@@ -241,6 +242,40 @@ def test_failed_running_and_missing_nodes(
     out = _dag(capsys, "results", "--format", "dot")
     assert 'label="results/crash\\nfailed: ValueError: bad batch"' in out
     assert 'fillcolor="#fbd5d5"' in out and 'class="running"' in out
+
+
+def _requeue(folder: Path) -> None:
+    """Rewrite the run's record as the job's process does when Slurm requeues the job."""
+    file = folder / ".naga" / "record.json"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    record = json.loads(file.read_text()) if file.is_file() else {"start": "2025-01-01T00:00:00Z"}
+    record.update(status="requeued", end="2025-01-01T00:01:00Z")
+    file.write_text(json.dumps(record))
+
+
+def test_requeued_nodes_are_drawn_as_such_not_judged(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open(project / "train.py", "a") as handle:
+        handle.write("# tuned\n")  # judged, both tasks would be stale
+    _requeue(project / "results" / "train" / "lr=0.1")
+    _requeue(project / "results" / "waiting")  # requeued before it wrote its run.lock
+    nodes = _graph(capsys, "results")
+    assert nodes["results/train/lr=0.1"]["state"] == "requeued"
+    assert nodes["results/train/lr=0.1"]["note"] == "requeued"
+    assert nodes["results/waiting"]["state"] == "requeued"  # not missing
+    assert nodes["results/train/lr=0.01"]["state"] == "stale"  # a done run is still judged
+    assert nodes["results/prepare"]["state"] == "fresh"
+    out = _dag(capsys, "results", "--format", "mermaid")
+    assert '["lr=0.1<br/>requeued"]:::requeued' in out
+    assert "classDef requeued fill:#ece0f7,stroke:#7b1fa2,color:#4a126b" in out
+    out = _dag(capsys, "results", "--format", "dot")
+    assert 'fillcolor="#ece0f7"' in out and 'class="requeued"' in out
+    text = _dag(capsys, "results", "--format", "text")
+    assert "\nrequeued results/waiting\n" in text
+    assert "   requeued\n" not in text  # its state says it: no note line
+    page = to_html(build_graph(["results"]), b"<svg></svg>", "lineage")  # no Graphviz needed
+    assert "</span>requeued</li>" in page and "2 requeued" in page  # the legend, the summary
 
 
 def test_dot_format(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,8 @@ apart from the runs of the same stage, and coloured by its state:
 
 - ``fresh`` / ``stale`` by the judgement of ``naga status`` (a stale node carries its first
   reason);
-- ``failed`` (also died, interrupted) and ``running`` from the run's record;
+- ``failed`` (also died, interrupted), ``running`` and ``requeued`` (its Slurm job was requeued:
+  it starts again) from the run's record;
 - ``missing`` when an upstream's folder or its run.lock is gone or unreadable.
 
 The tasks of a sweep (a folder holding tasks.yaml) are one group; a run reached twice (a
@@ -55,6 +56,7 @@ COLORS: dict[str, tuple[str, str, str]] = {
     "stale": ("#ffe8c7", "#e07b00", "#6b3b00"),
     "failed": ("#fbd5d5", "#c62828", "#6d1414"),
     "running": ("#d6e6fb", "#1565c0", "#0d3a70"),
+    "requeued": ("#ece0f7", "#7b1fa2", "#4a126b"),
     "missing": ("#eeeeee", "#8a8a8a", "#444444"),
 }
 _EXTENSIONS = {
@@ -82,7 +84,7 @@ class Node:
         self.id = ""
         self.path = _display(folder)
         self.status = "-"
-        self.state = ""  # fresh, stale, failed, running, missing: set by build_graph
+        self.state = ""  # fresh, stale, failed, running, requeued, missing: set by build_graph
         self.note = ""
         self.keys: list[str] = []
         self.group: Path | None = None
@@ -204,8 +206,8 @@ def _load(node: Node) -> None:
             f"{failure.get('type')}: {failure.get('message')}" if isinstance(failure, dict) else ""
         )
         node.note = f"{record['status']}: {detail}" if detail else str(record["status"])
-    elif record is not None and record.get("status") == "running":
-        node.state, node.note = "running", "running"
+    elif record is not None and record.get("status") in ("running", "requeued"):
+        node.state = node.note = str(record["status"])  # not judged: it has not ended
     elif node.lock is None:
         node.note = node.note or "no run.lock"
 
@@ -437,7 +439,14 @@ used it; dashed arrows were inferred from a data path. Hover over a run for its 
 """
 
 
-_ANSI = {"fresh": "32", "stale": "33", "failed": "31", "running": "36", "missing": "90"}
+_ANSI = {
+    "fresh": "32",
+    "stale": "33",
+    "failed": "31",
+    "running": "36",
+    "requeued": "35",
+    "missing": "90",
+}
 
 
 def to_text(graph: Graph, color: bool = False) -> str:
@@ -457,7 +466,7 @@ def to_text(graph: Graph, color: bool = False) -> str:
         if ups[node.id]:
             line += "  <- " + ", ".join(ups[node.id])
         lines.append(line.rstrip())
-        if node.note and node.state != "running":
+        if node.note and node.state not in ("running", "requeued"):  # the state says it
             lines.append(f"{'':<8}   {node.note}")
     return "\n".join(lines) + "\n"
 
