@@ -120,6 +120,28 @@ def test_gc_keeps_named_lineage_and_tagged_snapshots(
     assert snapshot_refs(project) == {upstream, downstream}
 
 
+@pytest.mark.parametrize(
+    ("status", "grace"), [("requeued", True), ("done", False), ("failed", False)]
+)
+def test_gc_grace_while_a_run_is_requeued(
+    project: Path, capsys: pytest.CaptureFixture[str], status: str, grace: bool
+) -> None:
+    # A requeued run starts again with its Slurm job: in flight, as a running one is.
+    run("kept", "kept")  # a run.lock under the roots: gc refuses roots without one
+    orphan = run("old", "old")
+    shutil.rmtree(project / "results" / "old")
+    record = Path("results") / "job" / ".naga" / "record.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"status": status, "host": "node7", "pid": 4242}))
+    capsys.readouterr()
+    assert main(["gc", "results", "--dry_run", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    if grace:
+        assert report["deleted"] == [] and report["recent"] == 1 and report["grace_min"] == 60
+    else:
+        assert [d["commit"] for d in report["deleted"]] == [orphan] and report["recent"] == 0
+
+
 def test_gc_refuses_without_roots_or_receipts(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -39,7 +39,8 @@ def add_snapshot_parsers(add: AddParser) -> None:
         default=None,
         metavar="MIN",
         help="keep snapshots made in the last MIN minutes: a run may still be writing the "
-        "run.lock that names them (default: 60 while a run under the roots is running, else 0)",
+        "run.lock that names them (default: 60 while a run under the roots is running or "
+        "requeued, else 0)",
     )
     tag = add(
         "tag",
@@ -72,7 +73,8 @@ def add_snapshot_parsers(add: AddParser) -> None:
 
 def _running_under(roots: list[str]) -> bool:
     """True when a run record under ``roots`` says running (its process alive on this host, or
-    on another host: it cannot be told from here)."""
+    on another host: it cannot be told from here) or requeued (it runs again when its Slurm job
+    starts again: still in flight)."""
     from naga._paths import NAGA_DIR, RECORD_NAME
     from naga._record import read_record
 
@@ -80,7 +82,7 @@ def _running_under(roots: list[str]) -> bool:
         for folder, dirs, _ in os.walk(root):
             if NAGA_DIR in dirs and os.path.isfile(os.path.join(folder, NAGA_DIR, RECORD_NAME)):
                 record = read_record(folder)
-                if record is not None and record.get("status") == "running":
+                if record is not None and record.get("status") in ("running", "requeued"):
                     return True
             dirs[:] = [d for d in dirs if d != NAGA_DIR]
     return False
@@ -101,7 +103,7 @@ def _gc(args: Any) -> int:
     from naga.lock import gc_snapshots
 
     grace = args.grace_min
-    if grace is None:  # only a run still running can be about to name a new snapshot
+    if grace is None:  # only a run still running (or to run again) can name a new snapshot
         grace = 60.0 if _running_under(args.roots) else 0.0
     report = gc_snapshots(
         args.roots,
