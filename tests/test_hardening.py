@@ -200,6 +200,39 @@ def test_any_receipt_shape_gives_a_verdict_or_a_message(
         assert main(argv) in (0, 1, 2), argv
 
 
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    parts=st.fixed_dictionaries(
+        {
+            "configs": st.one_of(st.lists(st.one_of(st.just("../c.yml"), _values)), _values),
+            "taken": st.one_of(st.dictionaries(st.one_of(st.text(), st.integers()), _values)),
+        },
+        optional={
+            k: st.one_of(_values, st.lists(st.text(max_size=6)))
+            for k in ("experiment", "overrides", "task_keys", "overrides_file")
+        },
+    ),
+    config=_values,
+)
+def test_any_config_sources_shape_gives_a_verdict_or_a_message(
+    tmp_path: Path, parts: dict[str, object], config: object
+) -> None:
+    # The values a run's config files gave it are replayed from what run.lock names: a
+    # receipt of any shape must give a verdict or one message, never a traceback.
+    run = tmp_path / "run"
+    run.mkdir(exist_ok=True)
+    (tmp_path / "c.yml").write_text("a: 1\nb: {c: 2}\nx: {a: 3}\n")
+    sources = {"files": {"../c.yml": {"hash": "xxh3-128:0", "abs": "/nowhere"}}, **parts}
+    lock = {"lock_version": 2, "config": config, "config_sources": sources}
+    (run / "run.lock").write_text(yaml.safe_dump(lock))
+    assert main(["status", str(run)]) in (0, 1, 2)
+    assert main(["status", "--all", "--json", str(run)]) in (0, 1, 2)
+
+
 def test_one_wrong_shape_receipt_does_not_hide_the_others(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -242,11 +242,11 @@ class _Judge:
         config = lock.get("config")
         extra = sources.get("overrides_file")
         args = [
-            [where(f) for f in sources["configs"]],
+            [where(f) for f in _strings(sources.get("configs"))],
             sources.get("experiment") if isinstance(sources.get("experiment"), str) else None,
             where(extra) if isinstance(extra, str) else None,
-            [str(o) for o in sources.get("overrides") or [] if isinstance(o, str)]
-            + [f"{k}=" for k in sources.get("task_keys") or [] if isinstance(k, str)],
+            _strings(sources.get("overrides"))
+            + [f"{k}=" for k in _strings(sources.get("task_keys"))],
             config if isinstance(config, dict) else {},
         ]
         key = json.dumps([args[:4], sorted(flatten(args[4]))], default=str)
@@ -255,6 +255,8 @@ class _Judge:
                 self.replays[key] = replayer()(*args)  # type: ignore[misc]
             except NagaError as exc:  # the file no longer reads, or lost the experiment
                 self.replays[key] = exc
+            except (OSError, ValueError, TypeError, RecursionError) as exc:  # a receipt's odd shape
+                self.replays[key] = NagaError(f"it cannot be replayed ({type(exc).__name__})")
         now = self.replays[key]
         if isinstance(now, NagaError):
             why = str(now)
@@ -262,7 +264,7 @@ class _Judge:
                 c if c.note == "deleted" else Change(c.part, c.key, None, None, f"{c.note}: {why}")
                 for c in files_changed
             ]
-        then = _mapping(sources.get("taken"))
+        then = {str(k): v for k, v in _mapping(sources.get("taken")).items()}
         recorded = flatten(args[4])  # the run's whole config: what a newly set key had
         shown = ", ".join(c.key.removeprefix("config file ") for c in files_changed)
         changes = []
@@ -502,6 +504,11 @@ def _rerun_change(label: str, embedded: dict[str, Any], current: dict[str, Any])
 def _mapping(value: Any) -> dict[str, Any]:
     """A receipt may come from anyone: a part of the wrong shape reads as empty."""
     return value if isinstance(value, dict) else {}
+
+
+def _strings(value: Any) -> list[str]:
+    """The text items of a receipt's list (a list of anything else is not trusted in shape)."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 #: A config key no file sets (the config class's default applies).
