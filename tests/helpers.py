@@ -34,34 +34,47 @@ needs_slurm = pytest.mark.skipif(
 
 
 @contextlib.contextmanager
-def release_requeued(arrays: Callable[[], set[str]]) -> Iterator[None]:
-    """While active, start at once every requeued job of ``arrays()`` that Slurm holds back.
+def release_requeued(arrays: Callable[[], set[str]], *, settle_s: float = 2.0) -> Iterator[None]:
+    """While active, start every requeued job of ``arrays()`` that Slurm holds back, once it has
+    been held for ``settle_s`` seconds.
 
     Slurm keeps a requeued job pending for about two minutes (reason ``BeginTime``); an
     administrator may release it early with ``scontrol update JobId=... StartTime=now``, and so
-    do these tests, to keep them short. Only the jobs of the test's own arrays are touched.
+    do these tests, to keep them short. Only the jobs of the test's own arrays are touched. Not
+    at once: slurmd refuses a launch whose credential is no newer, to the second, than its
+    revocation of the killed run's (``Job credential revoked``), so a job released within the
+    second of its requeue fails. Each job's wait is counted from when it was first seen held.
     """
     stop = threading.Event()
 
     def release() -> None:
-        while not stop.wait(1.0):
+        held: dict[str, float] = {}  # job -> when first seen held (time.monotonic)
+        while not stop.wait(0.5):
             mine = arrays()
             if not mine:
                 continue
             queue = subprocess.run(
-                ["squeue", "-h", "-r", "-j", ",".join(sorted(mine)), "-o", "%i %r"],
+                ["squeue", "-h", "-r", "-j", ",".join(sorted(mine)), "-o", "%i %t %r"],
                 capture_output=True,
                 text=True,
                 check=False,
             )
+            if queue.returncode != 0:
+                continue  # slurmctld busy: ask again, every clock kept
+            now = time.monotonic()
+            waiting = set()
             for line in queue.stdout.splitlines():
-                job, _, reason = line.partition(" ")
-                if reason.strip() == "BeginTime":
-                    subprocess.run(
-                        ["scontrol", "update", f"JobId={job}", "StartTime=now"],
-                        capture_output=True,
-                        check=False,
-                    )
+                fields = line.split()
+                if fields[1:] == ["PD", "BeginTime"]:  # pending, held back until its begin time
+                    job = fields[0]
+                    waiting.add(job)
+                    if now - held.setdefault(job, now) >= settle_s:
+                        subprocess.run(
+                            ["scontrol", "update", f"JobId={job}", "StartTime=now"],
+                            capture_output=True,
+                            check=False,
+                        )
+            held = {job: since for job, since in held.items() if job in waiting}
 
     thread = threading.Thread(target=release, daemon=True)
     thread.start()

@@ -4,7 +4,8 @@ feature is theirs too): detach and reattach, requeue on timeout and ``scontrol r
 ``naga tasks``.
 
 Slurm holds a requeued job back for two minutes; :func:`helpers.release_requeued` starts the
-test's own requeued jobs at once, as an administrator may (``scontrol update StartTime=now``).
+test's own requeued jobs two seconds after their requeue, as an administrator may (``scontrol
+update StartTime=now``).
 """
 
 from __future__ import annotations
