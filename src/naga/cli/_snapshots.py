@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from naga._errors import NagaError
+from naga._flags import flag_names
 
 __all__ = ["SNAPSHOT_COMMANDS", "add_snapshot_parsers"]
 
@@ -24,17 +25,15 @@ def add_snapshot_parsers(add: AddParser) -> None:
     )
     gc.add_argument("roots", nargs="*", metavar="ROOT", help="folders that hold your runs")
     gc.add_argument(
-        "--dry_run", "--dry-run", action="store_true", help="list what would go, delete nothing"
+        *flag_names("dry_run"), action="store_true", help="list what would go, delete nothing"
     )
     gc.add_argument(
-        "--prune_now",
-        "--prune-now",
+        *flag_names("prune_now"),
         action="store_true",
         help="then run `git gc --prune=now` (also drops the repository's other unreachable objects)",
     )
     gc.add_argument(
-        "--grace_min",
-        "--grace-min",
+        *flag_names("grace_min"),
         type=float,
         default=None,
         metavar="MIN",
