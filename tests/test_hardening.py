@@ -128,6 +128,17 @@ except LockError as exc:
 """
 
 
+def _without_root_powers() -> list[str]:
+    """A command prefix that runs as root without the power to read or search any file
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), as another user would; empty for a user."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("as root, needs setpriv (util-linux) to drop the power to read any file")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+
+
 def test_an_unreadable_untracked_file_keeps_gits_message(git_repo: Path) -> None:
     secret = git_repo / "secret.txt"
     secret.write_text("x")
@@ -137,14 +148,15 @@ def test_an_unreadable_untracked_file_keeps_gits_message(git_repo: Path) -> None
     # As root, naga runs in a process that has lost that power (and CAP_DAC_READ_SEARCH) for
     # good, so neither it nor its git can read the file. Still root, it owns the repository, so
     # git trusts it (another user's git would refuse root's repository, for another message).
-    drop: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("as root, needs setpriv (util-linux) to drop the power to read any file")
-        caps = "-dac_override,-dac_read_search"
-        drop = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
     done = subprocess.run(
-        [*drop, sys.executable, "-c", UNREADABLE_UNTRACKED, str(git_repo), str(lock)],
+        [
+            *_without_root_powers(),
+            sys.executable,
+            "-c",
+            UNREADABLE_UNTRACKED,
+            str(git_repo),
+            str(lock),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -152,6 +164,54 @@ def test_an_unreadable_untracked_file_keeps_gits_message(git_repo: Path) -> None
     assert done.stdout.startswith("LockError"), done.stdout + done.stderr
     assert "git said" in done.stdout and "secret.txt" in done.stdout, done.stdout
     assert not lock.exists()
+
+
+UNSEARCHABLE = """
+from naga import clicfg
+
+
+@clicfg(config_class={"a": 1})
+def main(cfg):
+    print("ran", cfg)
+
+
+main()
+"""
+
+
+@pytest.mark.parametrize("flag", ["--config", "--tasks"])
+def test_a_file_in_a_folder_that_cannot_be_searched_is_not_said_missing(
+    tmp_path: Path, flag: str
+) -> None:
+    # Before: "config file 'locked/c.yml' does not exist" for a file that exists, in a folder
+    # the user may not search (os.path.exists says False for both).
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "c.yml").write_text("a: 2\n")
+    (tmp_path / "script.py").write_text(UNSEARCHABLE)
+    locked.chmod(0o600)  # its names readable, the folder not searchable
+    try:
+        done = subprocess.run(
+            [*_without_root_powers(), sys.executable, "script.py", flag, "locked/c.yml"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        locked.chmod(0o700)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Permission denied" in done.stderr and "does not exist" not in done.stderr
+    assert "Traceback" not in done.stderr
+    # A file that is really missing is still said to be.
+    done = subprocess.run(
+        [sys.executable, "script.py", flag, "locked/missing.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "does not exist" in done.stderr, done.stderr
 
 
 # -- receipts of any shape through every subcommand --------------------------------------

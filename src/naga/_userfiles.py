@@ -7,7 +7,9 @@ that names the file, says what is wrong with it and ends with the fix.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,10 +47,17 @@ def read_text(
         error: The file is a folder, does not exist, cannot be read or is not UTF-8.
     """
     opened = path if file is None else file
-    if os.path.isdir(opened):
+    try:
+        is_folder = stat.S_ISDIR(os.stat(opened).st_mode)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        if isinstance(exc, OSError) and exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            # A folder on the way that cannot be searched: the file may well exist.
+            raise error(f"cannot read {what} '{path}': {exc.strerror or exc}.", path=path) from exc
+        raise error(
+            f"{what} '{path}' does not exist: check the path given to {flag}.", path=path
+        ) from None
+    if is_folder:
         raise error(f"{what} '{path}' is a folder, not a file: give {flag} {expected}.", path=path)
-    if not os.path.exists(opened):
-        raise error(f"{what} '{path}' does not exist: check the path given to {flag}.", path=path)
     try:
         with open(opened, encoding="utf-8", newline=newline) as handle:
             return handle.read()
