@@ -227,6 +227,33 @@ def test_a_single_stage_is_reproduced_bit_for_bit(pipeline: Path) -> None:
     assert again.returncode == 0 and "results/train@rerun-2: reproduced" in again.stdout
 
 
+def test_a_run_configured_by_a_file_is_rerun_without_a_false_warning(pipeline: Path) -> None:
+    """The rerun reads the run's recorded config, not the config file the run read: that file
+    is not code the rerun failed to use (before: "did not use the recorded conf.yml")."""
+    (pipeline / "conf.yml").write_text("scale: 3\nsave_dir: results/scaled\n")
+    _git(pipeline, "add", "conf.yml")
+    _git(pipeline, "commit", "-qm", "a config")
+    _run(pipeline, "prepare.py", "--config", "conf.yml")
+    done = _naga(pipeline, "rerun", "results/scaled")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "reproduced: 2 of 2 output files identical" in done.stdout
+    assert "warning" not in done.stdout, done.stdout
+    status = _naga(pipeline, "status", "results/scaled", "results/scaled@rerun-1")
+    assert status.returncode == 0, status.stdout
+
+    # Code the rerun really did not use from the worktree is still named: a module the stage
+    # imports from the user's tree by an absolute path.
+    (pipeline / "helper.py").write_text("VALUE = 1\n")
+    script = f"import sys\nsys.path.insert(0, {str(pipeline)!r})\nimport helper\n" + PREPARE
+    (pipeline / "pinned.py").write_text(script)
+    _git(pipeline, "add", "helper.py", "pinned.py")
+    _git(pipeline, "commit", "-qm", "a pinned helper")
+    _run(pipeline, "pinned.py", "-o", "save_dir=results/pinned")
+    done = _naga(pipeline, "rerun", "results/pinned")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "warning      the rerun did not use the recorded helper.py" in done.stdout
+
+
 def test_upstream_reruns_use_the_recorded_code_and_feed_the_last_stage(pipeline: Path) -> None:
     recorded_prepare = _files(pipeline / "results" / "prepare")
     recorded = yaml.safe_load((pipeline / "results" / "evaluate" / "run.lock").read_text())

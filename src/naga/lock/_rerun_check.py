@@ -185,12 +185,19 @@ def code_differences(recorded: dict[str, Any], new_lock: dict[str, Any], tree: P
     if not new_used:
         return []
     caller_repo = _mapping(recorded.get("caller")).get("repo")
+    # The config files the run read: the rerun reads its recorded config instead.
+    configs = {
+        os.path.normpath(str(_mapping(entry).get("abs")))
+        for entry in _mapping(_mapping(recorded.get("config_sources")).get("files")).values()
+    }
     out = []
     for repo in _mapping(recorded.get("repos")).values():
         repo = _mapping(repo)
         if repo.get("root") != caller_repo:
             continue
         for rel, blob in _mapping(repo.get("used")).items():
+            if os.path.normpath(os.path.join(str(repo.get("root")), str(rel))) in configs:
+                continue
             if new_used.get(rel) != blob:
                 out.append(str(rel))
     return out
@@ -222,6 +229,10 @@ def relocate(folder: Path, tree: Path, root: Path, rerun_of: dict[str, Any]) -> 
             move.stored(k): {**_mapping(v), "abs": move.absolute(_mapping(v).get("abs"))}
             for k, v in sources["files"].items()
         }
+    if isinstance(sources.get("configs"), list):  # keys of "files", moved with them
+        sources["configs"] = [move.stored(k) for k in sources["configs"]]
+    if isinstance(sources.get("overrides_file"), str):
+        sources["overrides_file"] = move.stored(sources["overrides_file"])
     for part in ("data", "outputs"):
         for entry in _mapping(lock.get(part)).values():
             if isinstance(entry, dict):
