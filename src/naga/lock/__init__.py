@@ -15,17 +15,17 @@ _EXPORTS: dict[str, str] = {
     "ALGORITHM": "_hashing",
     "Change": "_judge",
     "LOCK_VERSION": "_format",
-    "NAGA_REFSPEC": "_snapshots",
+    "NAGA_REFSPEC": "_remote",
     "RerunReport": "_rerun",
     "RerunStage": "_rerun",
     "Verdict": "_judge",
     "changed_files": "_hashing",
     "changed_paths": "_git",
-    "delete_tag": "_snapshots",
+    "delete_tag": "_tags",
     "dir_manifest": "_hashing",
     "environment_state": "_environment",
     "find_lock": "_format",
-    "gc_snapshots": "_snapshots",
+    "gc_snapshots": "_gc",
     "git": "_git",
     "git_state": "_git",
     "hash_file": "_hashing",
@@ -33,13 +33,13 @@ _EXPORTS: dict[str, str] = {
     "installed_packages": "_environment",
     "judge": "_judge",
     "judge_many": "_judge",
-    "list_tags": "_snapshots",
+    "list_tags": "_tags",
     "load_lock": "_format",
-    "pull_snapshots": "_snapshots",
-    "push_snapshots": "_snapshots",
+    "pull_snapshots": "_remote",
+    "push_snapshots": "_remote",
     "rerun": "_rerun",
     "runlock": "_runlock",
-    "tag_run": "_snapshots",
+    "tag_run": "_tags",
 }
 
 __all__ = [
@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from naga.lock._format import LOCK_VERSION as LOCK_VERSION
     from naga.lock._format import find_lock as find_lock
     from naga.lock._format import load_lock as load_lock
+    from naga.lock._gc import gc_snapshots as gc_snapshots
     from naga.lock._git import changed_paths as changed_paths
     from naga.lock._git import git as git
     from naga.lock._git import git_state as git_state
@@ -91,17 +92,16 @@ if TYPE_CHECKING:
     from naga.lock._judge import Verdict as Verdict
     from naga.lock._judge import judge as judge
     from naga.lock._judge import judge_many as judge_many
+    from naga.lock._remote import NAGA_REFSPEC as NAGA_REFSPEC
+    from naga.lock._remote import pull_snapshots as pull_snapshots
+    from naga.lock._remote import push_snapshots as push_snapshots
     from naga.lock._rerun import RerunReport as RerunReport
     from naga.lock._rerun import RerunStage as RerunStage
     from naga.lock._rerun import rerun as rerun
     from naga.lock._runlock import runlock as runlock
-    from naga.lock._snapshots import NAGA_REFSPEC as NAGA_REFSPEC
-    from naga.lock._snapshots import delete_tag as delete_tag
-    from naga.lock._snapshots import gc_snapshots as gc_snapshots
-    from naga.lock._snapshots import list_tags as list_tags
-    from naga.lock._snapshots import pull_snapshots as pull_snapshots
-    from naga.lock._snapshots import push_snapshots as push_snapshots
-    from naga.lock._snapshots import tag_run as tag_run
+    from naga.lock._tags import delete_tag as delete_tag
+    from naga.lock._tags import list_tags as list_tags
+    from naga.lock._tags import tag_run as tag_run
 
 
 __getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, globals())
