@@ -27,7 +27,7 @@ from naga._paths import LOCK_NAME, NAGA_DIR, RECORD_NAME, TASKS_NAME
 from naga._plain import flatten
 from naga._record import read_record
 from naga.cli._compare import _identity_keys
-from naga.cli._table import cell_text
+from naga.cli._table_render import cell_text
 
 __all__ = ["Graph", "Node", "build_graph", "display_path"]
 

@@ -6,15 +6,14 @@ cheap: a run.lock is searched for its top-level ``config:`` block and only that 
 (the rest of a receipt, its environment and embedded upstream stages, is ten to a hundred times
 larger); the record and the result are small JSON files.
 
-Rich is imported only when the table is printed to a terminal.
+The ``--filter`` and ``--sort`` expressions are in :mod:`naga.cli._table_query`, the formats
+(and rich, imported only when the table is printed to a terminal) in
+:mod:`naga.cli._table_render`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import os
 import re
 import sys
@@ -22,41 +21,37 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from naga._errors import NagaError, did_you_mean, report
+from naga._errors import NagaError, report
 from naga._paths import CONFIG_NAME, LOCK_NAME, TASKS_NAME
 from naga._plain import flatten
 from naga._record import is_metrics, read_record, read_result
 from naga._yaml import YAMLError, load_json, load_yaml
 from naga.cli._compare import _identity_keys
+from naga.cli._table_query import MISSING, matches, parse_filter, sort_rows, unknown_column
+from naga.cli._table_render import (
+    Table,
+    print_rich,
+    render_csv,
+    render_json,
+    render_markdown,
+    render_text,
+)
 
 __all__ = [
     "BASE_COLUMNS",
     "Run",
-    "Table",
     "build_table",
-    "cell_text",
     "join_dash_values",
-    "parse_filter",
-    "print_rich",
     "read_config",
     "read_runs",
-    "render_csv",
-    "render_json",
-    "render_markdown",
-    "render_text",
     "show_table",
 ]
 
 #: The columns every table has, in order; ``fresh`` and ``reason`` only with ``--status``.
 BASE_COLUMNS = ("run", "status", "duration", "fresh", "reason")
-_OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
-_FILTER = re.compile(
-    r"^\s*(?P<key>[^\s=!<>]+)\s*(?P<op>==|!=|<=|>=|<|>)\s*(?P<value>[^\s=!<>].*?)?\s*$"
-)
 #: A line of a run.lock that starts a top-level key (or ends the document).
 _TOP_LEVEL = re.compile(r"^[^\s#-]", re.MULTILINE)
 _CONFIG_LINE = re.compile(r"^config:", re.MULTILINE)
-_MISSING = object()
 
 
 class Run:
@@ -213,14 +208,6 @@ def _judge(runs: list[Run]) -> None:
         run.reason = verdict.first_reason() or None
 
 
-class Table:
-    """The columns and the rows' raw values (``None`` where a run has no value)."""
-
-    def __init__(self, columns: list[str], rows: list[list[Any]]) -> None:
-        self.columns = columns
-        self.rows = rows
-
-
 def _lookup(runs: list[Run], with_status: bool) -> dict[str, Callable[[Run], Any]]:
     """Every name a ``--sort``, ``--filter`` or ``--columns`` may use, and how to get its value.
 
@@ -249,108 +236,11 @@ def _lookup(runs: list[Run], with_status: bool) -> dict[str, Callable[[Run], Any
 
 
 def _config_getter(key: str) -> Callable[[Run], Any]:
-    return lambda r: r.config.get(key, _MISSING)
+    return lambda r: r.config.get(key, MISSING)
 
 
 def _metric_getter(key: str) -> Callable[[Run], Any]:
-    return lambda r: r.metrics.get(key, _MISSING)
-
-
-def _unknown(kind: str, name: str, known: Iterable[str], hint: str) -> NagaError:
-    names = [n for n in known if not n.startswith(("config.", "result."))]
-    return NagaError(
-        f"{kind}: no column '{name}'.{did_you_mean(name, known)} {hint} "
-        f"(columns: {', '.join(names)}).",
-        key=name,
-        choices=names,
-    )
-
-
-def parse_filter(text: str) -> tuple[str, str, Any, str]:
-    """``'acc >= 0.9'`` as ``("acc", ">=", 0.9, "0.9")``: the value typed like a YAML scalar,
-    and as written (compared with a column of text).
-
-    Example:
-        >>> parse_filter("status == done")
-        ('status', '==', 'done', 'done')
-    """
-    match = _FILTER.match(text)
-    if match is None or not match["value"]:
-        raise NagaError(
-            f"--filter '{text}': expected KEY OP VALUE with OP one of {', '.join(_OPERATORS)} "
-            f"(for example --filter 'acc >= 0.9' or --filter 'status == done').",
-            value=text,
-            choices=list(_OPERATORS),
-        )
-    written = match["value"]
-    try:
-        value = load_yaml(written)
-    except YAMLError:
-        value = written
-    if isinstance(value, str):
-        written = value  # 'a b' quoted in the filter: the text inside the quotes
-    return match["key"], match["op"], value, written
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _equal(actual: Any, wanted: Any) -> bool:
-    if isinstance(actual, bool) or isinstance(wanted, bool):
-        return actual is wanted
-    return bool(actual == wanted)
-
-
-def _matches(actual: Any, op: str, wanted: Any, written: str) -> bool:
-    """Whether a run's value passes ``op wanted``; a run without the value passes only
-    ``!= VALUE`` (and ``== null``), and numbers and text have no order between them."""
-    if actual is _MISSING or actual is None:
-        return (op == "==" and wanted is None) or (op == "!=" and wanted is not None)
-    if isinstance(actual, str):
-        wanted = written  # a text column: `run == lr=0.1`, `host == 10.0.0.1`
-    if op in ("==", "!="):
-        return _equal(actual, wanted) == (op == "==")
-    if not (_number(actual) and _number(wanted)) and not (
-        isinstance(actual, str) and isinstance(wanted, str)
-    ):
-        return False
-    if op == "<":
-        return bool(actual < wanted)
-    if op == "<=":
-        return bool(actual <= wanted)
-    if op == ">":
-        return bool(actual > wanted)
-    return bool(actual >= wanted)
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    if value is _MISSING or value is None:
-        return (3, 0)
-    if _number(value):
-        return (0, value)
-    if isinstance(value, str):
-        return (1, value)
-    return (2, json.dumps(value, sort_keys=True, default=str))
-
-
-def _sort(runs: list[Run], spec: str, getters: dict[str, Callable[[Run], Any]]) -> list[Run]:
-    """Stable sorts, last key first; a run without the value goes last either way."""
-    keys = [k.strip() for k in spec.split(",") if k.strip()]
-    for key in reversed(keys):
-        name = key[1:] if key.startswith("-") else key
-        if name not in getters:
-            raise _unknown("--sort", name, getters, "Sort by a column, '-name' for descending")
-        get = getters[name]
-        present = [r for r in runs if _sort_key(get(r))[0] < 3]
-        absent = [r for r in runs if _sort_key(get(r))[0] == 3]
-        present.sort(key=_key_of(get), reverse=key.startswith("-"))
-        runs = present + absent
-    return runs
-
-
-def _key_of(get: Callable[[Run], Any]) -> Callable[[Run], tuple[int, Any]]:
-    return lambda run: _sort_key(get(run))
+    return lambda r: r.metrics.get(key, MISSING)
 
 
 def _differing(runs: list[Run]) -> list[str]:
@@ -384,16 +274,16 @@ def build_table(
     for text in filters:
         key, op, wanted, written = parse_filter(text)
         if key not in getters:
-            raise _unknown(f"--filter '{text}'", key, getters, "Filter on a column")
+            raise unknown_column(f"--filter '{text}'", key, getters, "Filter on a column")
         get = getters[key]
-        runs = [r for r in runs if _matches(get(r), op, wanted, written)]
+        runs = [r for r in runs if matches(get(r), op, wanted, written)]
     if sort:
-        runs = _sort(runs, sort, getters)
+        runs = sort_rows(runs, sort, getters)
     if columns:
         names = [c.strip() for c in columns.split(",") if c.strip()]
         for name in names:
             if name not in getters:
-                raise _unknown("--columns", name, getters, "Pick columns by name")
+                raise unknown_column("--columns", name, getters, "Pick columns by name")
     else:
         names = ["run", "status", "duration"]
         if with_status:
@@ -407,138 +297,7 @@ def build_table(
 
 
 def _raw(value: Any) -> Any:
-    return None if value is _MISSING else value
-
-
-def cell_text(value: Any, column: str = "") -> str:
-    """A value as a table shows it: ``-`` for none, durations as ``1m05s``, short floats."""
-    if value is None:
-        return "-"
-    if column == "duration" and _number(value):
-        return _duration(float(value))
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        text = f"{value:.6g}"
-        return text + ".0" if text.lstrip("-").isdigit() else text  # 1.0, not the int 1
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(",", ":"), default=str)
-    return str(value)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def _numeric(table: Table, index: int) -> bool:
-    values = [row[index] for row in table.rows if row[index] is not None]
-    return bool(values) and all(_number(v) for v in values)
-
-
-_STYLES = {
-    "done": "green",
-    "fresh": "green",
-    "failed": "red",
-    "died": "red",
-    "unreadable": "red",
-    "timeout": "red",
-    "running": "cyan",
-    "requeued": "cyan",
-    "stale": "yellow",
-    "interrupted": "yellow",
-}
-
-
-def render_text(table: Table) -> str:
-    """Plain aligned columns, numbers to the right: for pipes, files and logs."""
-    cells = [table.columns] + [
-        [cell_text(v, c) for v, c in zip(row, table.columns, strict=True)] for row in table.rows
-    ]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(table.columns))]
-    right = [_numeric(table, i) for i in range(len(table.columns))]
-    lines = []
-    for line in cells:
-        parts = [
-            cell.rjust(w) if r else cell.ljust(w)
-            for cell, w, r in zip(line, widths, right, strict=True)
-        ]
-        lines.append("  ".join(parts).rstrip())
-    return "\n".join(lines) + "\n"
-
-
-def render_markdown(table: Table) -> str:
-    """A GitHub markdown table."""
-
-    def esc(text: str) -> str:
-        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-    rule = ["---:" if _numeric(table, i) else "---" for i in range(len(table.columns))]
-    lines = [
-        "| " + " | ".join(esc(c) for c in table.columns) + " |",
-        "| " + " | ".join(rule) + " |",
-    ]
-    for row in table.rows:
-        cells = [esc(cell_text(v, c)) for v, c in zip(row, table.columns, strict=True)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _machine(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-def render_csv(table: Table) -> str:
-    """CSV with raw values: durations in seconds, lists and mappings as JSON, nothing as empty."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.columns)
-    for row in table.rows:
-        writer.writerow(
-            [
-                ""
-                if v is None
-                else json.dumps(v, default=str)
-                if isinstance(v, (list, dict))
-                else cell_text(v)
-                if isinstance(v, bool)
-                else _machine(v)
-                for v in row
-            ]
-        )
-    return out.getvalue()
-
-
-def render_json(table: Table) -> str:
-    """A JSON list of ``{column: raw value}``: durations in seconds, ``null`` when absent."""
-    rows = [{c: _machine(v) for c, v in zip(table.columns, row, strict=True)} for row in table.rows]
-    return json.dumps(rows, indent=2, default=str) + "\n"
-
-
-def print_rich(table: Table) -> None:
-    """The table on a terminal, with rich (imported here only)."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table as RichTable
-    from rich.text import Text
-
-    shown = RichTable(box=box.SIMPLE_HEAD, header_style="bold")
-    for i, column in enumerate(table.columns):
-        shown.add_column(column, justify="right" if _numeric(table, i) else "left")
-    for row in table.rows:
-        cells = []
-        for value, column in zip(row, table.columns, strict=True):
-            text = cell_text(value, column)
-            style = _STYLES.get(text, "") if column in ("status", "fresh") else ""
-            cells.append(Text(text, style=style))
-        shown.add_row(*cells)
-    Console().print(shown)
+    return None if value is MISSING else value
 
 
 def show_table(args: Any, root: Path, find_runs: Callable[[Path], list[Path]]) -> int:
