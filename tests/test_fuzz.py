@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -33,7 +34,7 @@ import yaml
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from naga import NagaError, runlock
+from naga import NagaError, clicfg, runlock
 from naga.cli import main as naga_main
 from naga.launch import SweepOptions
 from naga.launch._plan import config_key, place_tasks, resolve_tasks
@@ -572,6 +573,113 @@ def test_any_config_file_runs_or_is_a_naga_error(
         return
     event("accepted")
     _check_saved(save_dir, tmp_path)
+
+
+# -- config files judged by value: stale exactly when the resolved config would change ---------
+
+
+@dataclasses.dataclass
+class _Inner:
+    x: int = 0
+    y: int = 0
+
+
+@dataclasses.dataclass
+class _JudgedConfig:
+    save_dir: str = "run"
+    a: int = 0
+    b: float = 0.5
+    name: str = "n"
+    m: _Inner = dataclasses.field(default_factory=_Inner)
+
+
+@clicfg(config_class=_JudgedConfig)
+def judged_main(cfg: _JudgedConfig) -> None:
+    runlock(config=cfg, runlock_path=f"{cfg.save_dir}/run.lock")
+
+
+_JUDGED_VALUES = {
+    "a": st.one_of(st.integers(-3, 3), st.just("${other.epochs}")),  # a reference, typed
+    "b": st.sampled_from([0.5, 1.5, 2.0]),
+    "name": st.sampled_from(["n", "p", "x-${env:HOME}"]),
+    "m": st.fixed_dictionaries({}, optional={"x": st.integers(0, 2), "y": st.integers(0, 2)}),
+    "epochs": st.integers(0, 2),  # a key of another script: only in other experiments
+}
+_judged_entries = st.fixed_dictionaries(
+    {}, optional={k: v for k, v in _JUDGED_VALUES.items() if k != "epochs"}
+)
+
+
+@st.composite
+def _judged_files(draw: st.DrawFn) -> dict[str, Any]:
+    """A file of experiments: ``base`` (the top-level default), ``e1`` (the one run), ``e2``
+    (which inherits from e1) and ``other`` (another script's, with keys this config lacks)."""
+    return {
+        "defaults": ["base"],
+        "base": {"name": "n", **draw(_judged_entries)},
+        "e1": draw(_judged_entries),
+        "e2": {"defaults": ["e1"], **draw(_judged_entries)},
+        "other": {"epochs": draw(_JUDGED_VALUES["epochs"])},
+    }
+
+
+@st.composite
+def _edits(draw: st.DrawFn, doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with a few entries redrawn (or left as they were)."""
+    new = json.loads(json.dumps(doc))
+    for entry in draw(st.lists(st.sampled_from(["base", "e1", "e2", "other"]), max_size=3)):
+        if entry == "other":
+            new[entry] = {"epochs": draw(_JUDGED_VALUES["epochs"])}
+        else:
+            fresh = draw(_judged_entries)
+            new[entry] = {**({"name": "n"} if entry == "base" else {}), **fresh}
+            if entry == "e2":
+                new[entry]["defaults"] = ["e1"]
+    return new
+
+
+def _resolved(argv: list[str]) -> dict[str, Any] | None:
+    """The config clicfg resolves from ``argv`` today (None when it refuses it)."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
+            judged_main(argv=[*argv, "--print_config"])
+    except NagaError:
+        return None
+    config = yaml.safe_load(printed.getvalue())
+    assert isinstance(config, dict)
+    return config
+
+
+@fuzz(40)
+@given(data=st.data(), overrides=st.lists(st.sampled_from(["a=9", "m.x=7", "name=o"]), unique=True))
+def test_a_run_is_stale_exactly_when_its_config_files_now_resolve_otherwise(
+    tmp_path: Path, data: st.DataObject, overrides: list[str]
+) -> None:
+    # The oracle is clicfg itself: the config the same command resolves from the edited file.
+    # naga status must say stale exactly when it differs from the run's (edits of comments,
+    # other experiments, keys -o overrode or keys of another script are not reasons).
+    folder = _fresh(tmp_path)
+    before = data.draw(_judged_files(), "before")
+    conf = folder / "exps.yml"
+    conf.write_text(yaml.safe_dump(before, sort_keys=False))
+    save_dir = folder / "run"
+    argv = ["--config", str(conf), "--experiment", "e1", "-o", f"save_dir={save_dir}"]
+    argv += [x for o in overrides for x in ("-o", o)]
+    try:
+        with _quiet():
+            judged_main(argv=argv)
+    except NagaError:
+        assume(False)  # a file that does not run: nothing to judge
+    recorded = yaml.safe_load((save_dir / "run.lock").read_text())["config"]
+    after = data.draw(_edits(before), "after")
+    conf.write_text("# edited\n" + yaml.safe_dump(after, sort_keys=False))
+    now = _resolved(argv)
+    assume(now is not None)  # the edited file no longer runs: either verdict is fair
+    with _quiet():
+        code = naga_main(["status", str(save_dir)])
+    event("stale" if code else "fresh")
+    assert code == (0 if now == recorded else 1), (recorded, now)
 
 
 # -- tasks files ------------------------------------------------------------------------------

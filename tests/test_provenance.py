@@ -978,7 +978,7 @@ def test_config_values_the_run_took_are_reasons_named_by_key(configured: Path) -
     ]
     exps.write_text(original.replace("  seed: 1\n", ""))
     assert status(configured, "results/exp")[1]["results/exp"].reasons == [
-        "config seed 1 -> the default (../../exps.yaml no longer sets it)"
+        "config seed 1 -> 0 (the default): ../../exps.yaml no longer sets it"
     ]
     exps.write_text(original.replace("small:\n", "small:\n  note: tuned\n  user: x\n"))
     assert status(configured, "results/exp")[1]["results/exp"].reasons == [

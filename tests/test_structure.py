@@ -198,3 +198,14 @@ def test_the_code_passes_ruff(command: list[str]) -> None:
     folders = ["src", "tests", "benchmarks", "scripts"]
     done = subprocess.run([ruff, *command, *folders], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_sources_pass_mypy() -> None:
+    """naga's own code type-checks with the project's mypy settings (pyproject.toml): the
+    types users' mypy sees through py.typed stay true."""
+    pytest.importorskip("mypy")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "src/naga"], cwd=root, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -203,20 +203,21 @@ class _Clicfg:
                     value=item,
                 )
             spec.apply_text(data, key.strip(), text, origin=f"-o {item}")
-        provenance = {
+        provenance: dict[str, Any] = {
             "files": files,
             "experiment": parsed.experiment,
             "overrides": list(parsed.overrides),
         }
         if files:  # what the files gave the run, for a judgement by value (naga status)
-            from naga.config._replay import taken_values
+            from naga.config._replay import defaults_of, taken_values
 
             configs = [os.path.abspath(p) for p in parsed.configs]
             extra = os.path.abspath(parsed.overrides_file) if parsed.overrides_file else None
             provenance["configs"], provenance["overrides_file"] = configs, extra
-            provenance["taken"] = taken_values(
+            provenance["taken"] = taken = taken_values(
                 configs, parsed.experiment, extra, list(parsed.overrides), data
             )
+            provenance["defaults"] = defaults_of(spec.defaults(), taken)
         return data, provenance
 
     def run_resolved(self, data: dict[str, Any], provenance: dict[str, Any] | None = None) -> Any:

@@ -20,7 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["taken_values"]
+__all__ = ["defaults_of", "taken_values"]
 
 
 def taken_values(
@@ -63,6 +63,15 @@ def taken_values(
         for key, value in ((_key(k), v) for k, v in found.items())
         if key in keys and not within(key, overridden)
     }
+
+
+def defaults_of(defaults: dict[str, Any], taken: dict[str, Any]) -> dict[str, Any]:
+    """The config class's defaults of the ``taken`` keys, as plain data: the value a key falls
+    back to when no file sets it any more (keys without a default are left out)."""
+    from naga.config._schema import MISSING
+
+    flat = flatten(defaults)
+    return {k: to_plain(flat[k]) for k in taken if k in flat and flat[k] is not MISSING}
 
 
 def _key(dotted: Any) -> str:

@@ -265,6 +265,7 @@ class _Judge:
                 for c in files_changed
             ]
         then = {str(k): v for k, v in _mapping(sources.get("taken")).items()}
+        defaults = {str(k): v for k, v in _mapping(sources.get("defaults")).items()}
         recorded = flatten(args[4])  # the run's whole config: what a newly set key had
         shown = ", ".join(c.key.removeprefix("config file ") for c in files_changed)
         changes = []
@@ -278,8 +279,13 @@ class _Judge:
                 note = f"the default -> {new} (set by {shown} now)"
                 changes.append(Change("config", name, None, new, note))
             elif new is _UNSET:
-                note = f"{old} -> the default ({shown} no longer sets it)"
-                changes.append(Change("config", name, old, None, note))
+                default = defaults.get(name, _UNSET)
+                if _same(default, old):
+                    continue  # no file sets it now, and the default is what the file said
+                shown_default = "the default" if default is _UNSET else f"{default} (the default)"
+                note = f"{old} -> {shown_default}: {shown} no longer sets it"
+                now_value = None if default is _UNSET else default
+                changes.append(Change("config", name, old, now_value, note))
             else:
                 changes.append(Change("config", name, old, new, f"{old} -> {new} ({shown})"))
         if changes:

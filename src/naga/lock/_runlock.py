@@ -125,6 +125,7 @@ def runlock(
                 _where(Path(extra), home, enclosing) if extra else None
             )
             lock["config_sources"]["taken"] = sources["taken"]
+            lock["config_sources"]["defaults"] = sources.get("defaults") or {}
             if sources.get("task_keys"):  # a sweep's task: the keys it set itself
                 lock["config_sources"]["task_keys"] = list(sources["task_keys"])
     # Data first: an unreadable file then fails before any snapshot ref is created.
