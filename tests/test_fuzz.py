@@ -600,7 +600,7 @@ def judged_main(cfg: _JudgedConfig) -> None:
 
 _JUDGED_VALUES = {
     "a": st.one_of(st.integers(-3, 3), st.just("${other.epochs}")),  # a reference, typed
-    "b": st.sampled_from([0.5, 1.5, 2.0]),
+    "b": st.sampled_from([0.5, 1.5, 2.0, 2]),  # 2 and 2.0: the same float once typed
     "name": st.sampled_from(["n", "p", "x-${env:HOME}"]),
     "m": st.fixed_dictionaries({}, optional={"x": st.integers(0, 2), "y": st.integers(0, 2)}),
     "epochs": st.integers(0, 2),  # a key of another script: only in other experiments

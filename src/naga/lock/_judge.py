@@ -522,10 +522,24 @@ _UNSET = object()
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equal as plain data (NaN equals NaN, as a config file read twice gives it)."""
+    """Equal as config values: as plain data, NaN equal to NaN (a file read twice), and a
+    whole float equal to its integer (``2`` and ``2.0`` are one float once clicfg types them)."""
     if a is _UNSET or b is _UNSET:
         return a is b
-    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    return _comparable(a) == _comparable(b)
+
+
+def _comparable(value: Any) -> str:
+    def whole(v: Any) -> Any:
+        if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+            return int(v)
+        if isinstance(v, dict):
+            return {str(k): whole(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [whole(x) for x in v]
+        return v
+
+    return json.dumps(whole(value), sort_keys=True, default=str)
 
 
 def _resolve(base: Path, stored: str, absolute: Any) -> Path:
