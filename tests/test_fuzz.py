@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from naga import NagaError, clicfg, runlock
+from naga._plain import flatten
 from naga.cli import main as naga_main
 from naga.launch import SweepOptions
 from naga.launch._plan import config_key, place_tasks, resolve_tasks
@@ -651,6 +652,11 @@ def _resolved(argv: list[str]) -> dict[str, Any] | None:
     return config
 
 
+def _dotted(entries: dict[str, Any]) -> dict[str, Any]:
+    """An overrides file's form: one dotted key per value (``m.x: 1``)."""
+    return {k: v for k, v in flatten(entries).items() if v != {}}
+
+
 @fuzz(40)
 @given(data=st.data(), overrides=st.lists(st.sampled_from(["a=9", "m.x=7", "name=o"]), unique=True))
 def test_a_run_is_stale_exactly_when_its_config_files_now_resolve_otherwise(
@@ -663,8 +669,18 @@ def test_a_run_is_stale_exactly_when_its_config_files_now_resolve_otherwise(
     before = data.draw(_judged_files(), "before")
     conf = folder / "exps.yml"
     conf.write_text(yaml.safe_dump(before, sort_keys=False))
+    # Sometimes a plain config file first, and an overrides file last.
+    common = data.draw(st.one_of(st.none(), _judged_entries), "common")
+    extra = data.draw(st.one_of(st.none(), _judged_entries), "overrides file")
     save_dir = folder / "run"
-    argv = ["--config", str(conf), "--experiment", "e1", "-o", f"save_dir={save_dir}"]
+    argv = []
+    if common is not None:
+        (folder / "common.yml").write_text(yaml.safe_dump(common))
+        argv += ["--config", str(folder / "common.yml")]
+    argv += ["--config", str(conf), "--experiment", "e1", "-o", f"save_dir={save_dir}"]
+    if extra is not None:
+        (folder / "extra.yml").write_text(yaml.safe_dump(_dotted(extra)))
+        argv += ["--overrides_file", str(folder / "extra.yml")]
     argv += [x for o in overrides for x in ("-o", o)]
     try:
         with _quiet():
@@ -674,6 +690,10 @@ def test_a_run_is_stale_exactly_when_its_config_files_now_resolve_otherwise(
     recorded = yaml.safe_load((save_dir / "run.lock").read_text())["config"]
     after = data.draw(_edits(before), "after")
     conf.write_text("# edited\n" + yaml.safe_dump(after, sort_keys=False))
+    if common is not None and data.draw(st.booleans(), "edit common"):
+        (folder / "common.yml").write_text(yaml.safe_dump(data.draw(_judged_entries)))
+    if extra is not None and data.draw(st.booleans(), "edit overrides file"):
+        (folder / "extra.yml").write_text(yaml.safe_dump(_dotted(data.draw(_judged_entries))))
     now = _resolved(argv)
     assume(now is not None)  # the edited file no longer runs: either verdict is fair
     with _quiet():
