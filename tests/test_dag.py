@@ -209,7 +209,7 @@ def test_stale_nodes_carry_their_first_reason(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with open(project / "train.py", "a") as handle:
-        handle.write("# tuned\n")
+        handle.write("TUNED = True\n")
     nodes = _graph(capsys, "results")
     assert nodes["results/prepare"]["state"] == "fresh"
     assert nodes["results/train/lr=0.1"]["state"] == "stale"
@@ -257,7 +257,7 @@ def test_requeued_nodes_are_drawn_as_such_not_judged(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with open(project / "train.py", "a") as handle:
-        handle.write("# tuned\n")  # judged, both tasks would be stale
+        handle.write("TUNED = True\n")  # judged, both tasks would be stale
     _requeue(project / "results" / "train" / "lr=0.1")
     _requeue(project / "results" / "waiting")  # requeued before it wrote its run.lock
     nodes = _graph(capsys, "results")
@@ -382,7 +382,7 @@ def test_html_page_renders_every_node_in_chromium(
     if not (shutil.which("chromium") or shutil.which("chromium-browser")):
         _need("chromium", "NAGA_REQUIRE_CHROMIUM")
     with open(project / "train.py", "a") as handle:
-        handle.write("# tuned\n")  # stale nodes too, with their reason
+        handle.write("TUNED = True\n")  # stale nodes too, with their reason
     page = project / "lineage.html"
     assert main(["dag", "results", "-o", str(page)]) == 0
     text = page.read_text()

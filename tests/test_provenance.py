@@ -419,7 +419,7 @@ def test_pipeline_records_what_each_stage_used(pipeline: Path) -> None:
 def test_pipeline_edit_of_train_reaches_downstream_only(pipeline: Path) -> None:
     # A helper module only train imports: train and everything after it, not prepare.
     common = pipeline / "lib" / "common.py"
-    common.write_text(COMMON + "# tuned\n")
+    common.write_text(COMMON + "TUNED = True\n")
     code, reports = status(pipeline, *STAGES)
     assert code == 1
     assert reports["results/prepare"].up_to_date
@@ -576,6 +576,63 @@ def test_same_interpreter_reads_packages_where_the_run_found_them(
     assert code == 1 and reports["results/fit"].reasons == ["environment fakepkg 1.0 -> 2.0"]
 
 
+def test_comments_and_layout_of_used_code_are_information(pipeline: Path) -> None:
+    """A used Python file is compared by its syntax tree when its bytes differ: a comment, a
+    reformat (quotes, line breaks, blank lines, docstring indentation) changes nothing it runs."""
+    common = pipeline / "lib" / "common.py"
+    trees = load_lock(pipeline / "results/train")["repos"]["."]["used_ast"]
+    assert trees["lib/common.py"].startswith("ast:") and "train.py" in trees
+
+    reformatted = "\n".join(
+        [
+            "# helpers",
+            "",
+            "",
+            "def scale(x):  # doubled",
+            "    return (",
+            "        2 * x",
+            "    )",
+            "",
+        ]
+    )
+    common.write_text(reformatted)
+    write(pipeline / "train.py", TRAIN.replace("\n", "\n\n", 3).replace('"', "'"))
+    code, reports = status(pipeline, "results/train")
+    assert code == 0 and reports["results/train"].up_to_date, reports
+    code, reports = status(pipeline, "--all", "results/train")
+    note = "modified: comments or layout only (the same syntax tree)"
+    assert f"code lib/common.py {note}" in reports["results/train"].info
+    assert f"code train.py {note}" in reports["results/train"].info
+
+    # What the code does: a reason, as a docstring's words are.
+    common.write_text(COMMON.replace("2 * x", "3 * x"))
+    assert status(pipeline, "results/train")[1]["results/train"].reasons == [
+        "code lib/common.py modified"
+    ]
+    common.write_text('"""Helpers, reworded."""\n' + COMMON)
+    assert status(pipeline, "results/train")[1]["results/train"].reasons == [
+        "code lib/common.py modified"
+    ]
+    common.write_text("def scale(x:\n")  # no longer parses
+    assert status(pipeline, "results/train")[1]["results/train"].reasons == [
+        "code lib/common.py modified"
+    ]
+
+
+def test_code_digest_ignores_docstring_layout_not_words(tmp_path: Path) -> None:
+    from naga.lock._used import code_digest
+
+    def digest(text: str) -> str | None:
+        return code_digest(write(tmp_path / "m.py", text))
+
+    one = digest('def f():\n    """Scale x.\n\n    Twice.\n    """\n    return 2\n')
+    assert one is not None
+    assert digest('def f():\n    """Scale x.\n\n        Twice.\n    """\n    return 2\n') == one
+    assert digest('def f():\n    """Scale x.\n\n    Twice."""\n    return 2  # two\n') == one
+    assert digest('def f():\n    """Scale x.\n\n    Thrice.\n    """\n    return 2\n') != one
+    assert digest("def f(:\n") is None
+
+
 # -- 3. a dirty tree, then committed ---------------------------------------------------------------
 
 
@@ -595,7 +652,7 @@ def test_run_from_a_dirty_tree_then_committed_stays_up_to_date(project: Path) ->
     code, reports = status(project, "--all", "results/prepare")
     assert code == 0 and reports["results/prepare"].info == [f"code HEAD {old_head} -> {new_head}"]
 
-    (project / "prepare.py").write_text(PREPARE + "# edited after the run\n")
+    (project / "prepare.py").write_text(PREPARE + "EDITED = 'after the run'\n")
     code, reports = status(project, "results/prepare")
     assert code == 1 and reports["results/prepare"].reasons == ["code prepare.py modified"]
 
@@ -625,8 +682,18 @@ def test_sweep_tasks_differ_only_in_config(project: Path) -> None:
     assert "config param: 1 -> 2" in differences
     assert not any(line.startswith("code") for line in differences), differences
 
+    # A used file that differs only in comments: information, the same code ran.
+    (project / "sweep.py").write_text("# the sweep\n" + SWEEP)
+    run_stage(project, "sweep.py", "-o", "param=1", "save_dir=results/commented")
+    code, differences, changes = naga_diff(project, str(one), "results/commented")
+    assert code == 0 and not any(c["used"] for c in changes), changes
+    layout = [c for c in changes if c["key"] == ".:sweep.py"]
+    assert [c["note"] for c in layout] == [
+        "differs: comments or layout only (the same syntax tree)"
+    ]
+
     # A used file that differs between two runs is a code difference, named.
-    (project / "sweep.py").write_text(SWEEP + "# another version\n")
+    (project / "sweep.py").write_text(SWEEP + "VERSION = 2\n")
     run_stage(project, "sweep.py", "-o", "param=1", "save_dir=results/other")
     code, differences, changes = naga_diff(project, str(one), "results/other")
     used_code = {c["key"]: c["note"] for c in changes if c["used"] and c["part"] == "code"}
@@ -678,7 +745,7 @@ def test_identical_upstream_rerun_is_information_changed_output_is_named(pipelin
 
 
 def test_moved_project_and_fresh_clone_judge_the_same(pipeline: Path, tmp_path: Path) -> None:
-    (pipeline / "lib" / "common.py").write_text(COMMON + "# tuned\n")  # something to report
+    (pipeline / "lib" / "common.py").write_text(COMMON + "TUNED = True\n")  # something to report
     before = status_json(pipeline, *STAGES)
     assert before[0] == 1
 
@@ -787,7 +854,7 @@ def test_status_fires_no_fsmonitor_hook(pipeline: Path, tmp_path: Path) -> None:
     marker = tmp_path / "FSMONITOR"
     hook = executable_script(tmp_path / "hook.sh", marker)
     git(pipeline, "config", "core.fsmonitor", str(hook))
-    (pipeline / "lib" / "common.py").write_text(COMMON + "# tuned\n")  # work to do for --all
+    (pipeline / "lib" / "common.py").write_text(COMMON + "TUNED = True\n")  # work to do for --all
     write(pipeline / "tasks.txt", "1\n")
     assert status(pipeline, *STAGES)[0] == 1
     code, reports = status(pipeline, "--all", *STAGES)

@@ -78,7 +78,7 @@ def test_if_stale_skips_a_fresh_run_and_runs_a_stale_one(tmp_path: Path) -> None
     (repo / "README.md").write_text("not used by the run\n")
     assert "trained" not in _run(repo, "--if_stale").stdout
 
-    (repo / "train.py").write_text(STAGE + "\n# a fix\n")
+    (repo / "train.py").write_text(STAGE + "\nFIXED = True\n")
     stale = _run(repo, "--if_stale")
     assert "is stale (train.py modified): running" in stale.stderr
     assert "trained" in stale.stdout

@@ -186,7 +186,7 @@ def test_status_adds_fresh_and_the_reason(
     }
     assert "reason" not in rows[0]
     with open(project / "train.py", "a") as handle:
-        handle.write("# tuned\n")
+        handle.write("TUNED = True\n")
     rows = _rows(capsys, "results", "--status", "--filter", "fresh == stale")
     assert [(r["run"], r["reason"]) for r in rows] == [
         ("evaluate", "upstream results/train/lr=0.1 is stale: train.py modified"),

@@ -46,18 +46,22 @@ def _code_changes(name: str, ra: dict[str, Any], rb: dict[str, Any]) -> list[Cha
     if tree_a == tree_b:
         return info
     used_a, used_b = _dict(ra.get("used")), _dict(rb.get("used"))
-    files = [
-        Change(
-            "code",
-            f"{name}:{rel}",
-            None,
-            None,
-            "only in A" if rel not in used_b else "only in B" if rel not in used_a else "differs",
-        )
-        for rel in sorted(set(used_a) | set(used_b))
-        if used_a.get(rel) != used_b.get(rel)
-    ]
-    return files or [Change("code", f"{name}.tree", tree_a, tree_b, "other files differ"), *info]
+    ast_a, ast_b = _dict(ra.get("used_ast")), _dict(rb.get("used_ast"))
+    files, layout = [], []
+    for rel in sorted(set(used_a) | set(used_b)):
+        if used_a.get(rel) == used_b.get(rel):
+            continue
+        if rel in ast_a and ast_a.get(rel) == ast_b.get(rel):  # both runs ran the same code
+            note = "differs: comments or layout only (the same syntax tree)"
+            layout.append(Change("code", f"{name}:{rel}", None, None, note, used=False))
+            continue
+        where = "only in A" if rel not in used_b else "only in B" if rel not in used_a else None
+        files.append(Change("code", f"{name}:{rel}", None, None, where or "differs"))
+    if files:
+        return [*files, *layout]
+    if layout:  # the used files differ in comments or layout only: information
+        return [*layout, *info]
+    return [Change("code", f"{name}.tree", tree_a, tree_b, "other files differ"), *info]
 
 
 def _identity_keys(config: dict[str, Any]) -> set[str]:

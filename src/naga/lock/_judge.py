@@ -40,7 +40,7 @@ from naga.lock._hashing import (
     hash_file,
     hash_path,
 )
-from naga.lock._used import blob_id
+from naga.lock._used import blob_id, code_digest
 
 __all__ = ["Change", "Verdict", "judge", "judge_many"]
 
@@ -314,13 +314,19 @@ class _Judge:
             self.used_paths |= {
                 os.path.realpath(root / str(rel)) for rel in used if "\0" not in str(rel)
             }
+            trees = _mapping(repo.get("used_ast")) if self._same_ast(lock) else {}
             for rel, blob in used.items():
                 if self.by_value and os.path.realpath(root / str(rel)) in self.by_value:
                     continue  # a config file: judged by the values it gave the run
                 now = self._blob(root / str(rel), fmt)
-                if now != blob:
-                    note = "deleted" if now is None else "modified"
-                    changes.append(Change("code", f"{label}{rel}", None, None, note))
+                if now == blob:
+                    continue
+                if now is not None and rel in trees and code_digest(root / str(rel)) == trees[rel]:
+                    note = "modified: comments or layout only (the same syntax tree)"
+                    changes.append(Change("code", f"{label}{rel}", None, None, note, used=False))
+                    continue
+                note = "deleted" if now is None else "modified"
+                changes.append(Change("code", f"{label}{rel}", None, None, note))
             if version < 2 or self.all_changes:
                 changes += self._repo_changes(root, repo, label, set(used), version)
         return changes
@@ -392,6 +398,13 @@ class _Judge:
         if self.cache is not None:
             self.cache.close()
             self.cache = None
+
+    @staticmethod
+    def _same_ast(lock: dict[str, Any]) -> bool:
+        """Whether this Python parses as the run's did (same major.minor): only then do syntax
+        tree digests compare (``ast`` changes between versions)."""
+        recorded = str(_mapping(lock.get("environment")).get("python") or "")
+        return recorded.split(".")[:2] == [str(sys.version_info[0]), str(sys.version_info[1])]
 
     def _blob(self, path: Path, fmt: str) -> str | None:
         key = (os.path.abspath(path), fmt)

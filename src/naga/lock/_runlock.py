@@ -18,7 +18,7 @@ from naga.lock._environment import environment_state
 from naga.lock._format import LOCK_VERSION, compact, expand, find_lock, load_lock, write_twin
 from naga.lock._git import git_state, repo_root
 from naga.lock._hashing import ALGORITHM, hash_file, hash_path
-from naga.lock._used import imported_distributions, used_files
+from naga.lock._used import code_digests, imported_distributions, used_files
 
 __all__ = ["runlock"]
 
@@ -145,6 +145,8 @@ def runlock(
             code=code,
             object_format=state.get("object_format") or "sha1",
         )
+        # Python files also by their syntax tree: a comment or a reformat is not a change.
+        state["used_ast"] = code_digests(root, state["used"])
         if code:
             state["code"] = list(code)
         repos_state[name] = state

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import inspect
 import os
 import sys
 from typing import Any
 
 from naga._errors import DISTRIBUTION
 
-__all__ = ["blob_id", "imported_distributions", "used_files"]
+__all__ = ["blob_id", "code_digest", "code_digests", "imported_distributions", "used_files"]
 
 #: Folders of installed code: a module under one of them is a distribution's, not the repo's.
 _INSTALLED = ("site-packages", "dist-packages")
@@ -41,6 +42,44 @@ def blob_id(path: str | os.PathLike[str], object_format: str = "sha1") -> str | 
     digest.update(b"blob %d\0" % len(data))
     digest.update(data)
     return digest.hexdigest()
+
+
+def code_digest(path: str | os.PathLike[str]) -> str | None:
+    """What a Python file does, without its comments and layout: a hash of its syntax tree.
+
+    Two versions of a file with the same digest differ only in comments, blank lines, line
+    breaks, quotes or indentation inside docstrings (what ``ruff format`` and ``black`` change):
+    they run the same. None when the file cannot be read or parsed. The tree comes from this
+    Python's ``ast``: compare digests made by the same major.minor only.
+    """
+    import ast
+
+    try:
+        with open(path, "rb") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, ValueError, SyntaxError, RecursionError, MemoryError):
+        return None
+    scopes = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in ast.walk(tree):  # docstrings as ``inspect.cleandoc`` shows them
+        first = node.body[0] if isinstance(node, scopes) and node.body else None
+        value = first.value if isinstance(first, ast.Expr) else None
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            value.value = inspect.cleandoc(value.value)
+    import xxhash
+
+    dumped = ast.dump(tree, annotate_fields=False, include_attributes=False)
+    return f"ast:{xxhash.xxh3_128_hexdigest(dumped.encode('utf-8', 'surrogatepass'))}"
+
+
+def code_digests(root: str, used: dict[str, str]) -> dict[str, str]:
+    """``{path: code_digest}`` of the ``.py`` files among ``used`` (paths relative to ``root``)."""
+    digests = {}
+    for rel in used:
+        if rel.endswith(".py"):
+            digest = code_digest(os.path.join(root, rel))
+            if digest is not None:
+                digests[rel] = digest
+    return digests
 
 
 def _module_files() -> list[str]:
