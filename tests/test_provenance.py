@@ -633,6 +633,31 @@ def test_code_digest_ignores_docstring_layout_not_words(tmp_path: Path) -> None:
     assert digest("def f(:\n") is None
 
 
+def test_reformatting_real_code_keeps_its_syntax_tree(tmp_path: Path) -> None:
+    """Every module of naga itself, reformatted by ruff to another line length (quotes,
+    line breaks, trailing commas, docstring layout all move): the same digest, so running a
+    formatter over a project does not make its runs stale."""
+    from naga.lock._used import code_digest
+
+    ruff = shutil.which("ruff", path=os.path.dirname(sys.executable)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (it is in the test extra)")
+    sources = sorted(Path(SRC, "naga").rglob("*.py"))
+    copy = tmp_path / "copy"
+    for source in sources:
+        write(copy / source.relative_to(SRC), source.read_text())
+    config = write(tmp_path / "ruff.toml", "line-length = 60\n[format]\nquote-style = 'single'\n")
+    subprocess.run(
+        [ruff, "format", "--config", str(config), str(copy)], check=True, capture_output=True
+    )
+    changed = 0
+    for source in sources:
+        formatted = copy / source.relative_to(SRC)
+        changed += formatted.read_bytes() != source.read_bytes()
+        assert code_digest(formatted) == code_digest(source), source
+    assert changed > len(sources) // 2  # the formatter did move most files
+
+
 # -- 3. a dirty tree, then committed ---------------------------------------------------------------
 
 
