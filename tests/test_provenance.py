@@ -658,6 +658,34 @@ def test_reformatting_real_code_keeps_its_syntax_tree(tmp_path: Path) -> None:
     assert changed > len(sources) // 2  # the formatter did move most files
 
 
+def test_junk_in_data_and_output_folders_is_not_a_change(tmp_path: Path) -> None:
+    """What Finder, Explorer, Python, Jupyter and git leave in a folder is neither data nor
+    output; a real file added next to it is."""
+    data = write(tmp_path / "data" / "raw" / "a.csv", "1\n").parent.parent
+    run = tmp_path / "results" / "run"
+    write(run / "out.txt", "result\n")
+    with working_directory(tmp_path):
+        naga.runlock(config={"a": 1}, data=["data"], runlock_path="results/run/run.lock")
+    assert_up_to_date(tmp_path, "results/run")
+    for folder in (data, data / "raw", run):
+        write(folder / ".DS_Store", "\0finder")
+        write(folder / "._a.csv", "apple double")
+        write(folder / "Thumbs.db", "explorer")
+        write(folder / "__pycache__" / "x.cpython-311.pyc", "bytecode")
+        write(folder / ".ipynb_checkpoints" / "a-checkpoint.ipynb", "{}")
+        write(folder / ".git" / "index", "git")
+    assert_up_to_date(tmp_path, "results/run")
+
+    write(data / "raw" / "b.csv", "2\n")
+    write(run / "extra.txt", "more\n")
+    code, reports = status(tmp_path, "results/run")
+    assert code == 1
+    assert reports["results/run"].reasons == [
+        "data data/raw/b.csv added",
+        "outputs output extra.txt added",
+    ], reports
+
+
 # -- 3. a dirty tree, then committed ---------------------------------------------------------------
 
 

@@ -198,14 +198,27 @@ def _walk(root: str, prefix: str = "", *, stat: bool = True, outputs: bool = Fal
     return out
 
 
+#: What file browsers, Python, Jupyter and version control leave in any folder: never data nor
+#: outputs (a Finder window opened on a data folder must not make its runs stale).
+_JUNK_NAMES = frozenset(
+    {".DS_Store", "Thumbs.db", "desktop.ini", "Icon\r", "__pycache__", ".ipynb_checkpoints"}
+    | {".git", ".hg", ".svn"}
+)
+
+
+def _is_junk(name: str) -> bool:
+    """Whether a file or folder name is one of :data:`_JUNK_NAMES` or a macOS ``._`` file."""
+    return name in _JUNK_NAMES or name.startswith("._")
+
+
 def _entries(root: str, prefix: str, outputs: bool) -> list[os.DirEntry[str]]:
-    """The entries of a folder that are not naga's own."""
+    """The entries of a folder that are neither naga's own nor junk (:func:`_is_junk`)."""
     with os.scandir(root) as entries:
         listed = list(entries)
     names = {e.name for e in listed}
     # The run folder whose outputs these are is a run folder even before its run.lock exists.
     own = own_names(names | {LOCK_NAME} if outputs and not prefix else names)
-    return [e for e in listed if e.name not in own]
+    return [e for e in listed if e.name not in own and not _is_junk(e.name)]
 
 
 def _walk_in_two(root: str, outputs: bool) -> list[Stat5]:
