@@ -22,6 +22,17 @@ NAGA_REFSPEC = "+refs/naga/*:refs/naga/*"
 _BATCH = 500  # refspecs per git push/fetch call, well under any command-line limit
 
 
+def _both_sides(
+    remote: str, folder: PathLike, repo: PathLike | None
+) -> tuple[Path, set[str], list[str], int, dict[str, str], dict[str, str]]:
+    """What push and pull compare: the repository, the snapshots the receipts under ``folder``
+    name (with the unreadable receipts and their count), naga's refs here and on ``remote``."""
+    root = _repo(repo)
+    wanted, unreadable, receipts = _wanted(folder)
+    local = {ref: values[0] for ref, values in _refs(root, "refs/naga/").items()}
+    return root, wanted, unreadable, receipts, local, _remote_refs(root, remote)
+
+
 def _remote_refs(root: Path, remote: str) -> dict[str, str]:
     remotes = git(["remote"], root).split()
     if remote not in remotes and not any(c in remote for c in "/:\\"):
@@ -65,10 +76,7 @@ def push_snapshots(
         >>> push_snapshots("origin")["snapshots"]  # doctest: +SKIP
         2
     """
-    root = _repo(repo)
-    wanted, unreadable, receipts = _wanted(folder)
-    local = {ref: values[0] for ref, values in _refs(root, "refs/naga/").items()}
-    remote_has = _remote_refs(root, remote)
+    root, wanted, unreadable, receipts, local, remote_has = _both_sides(remote, folder, repo)
     refs = [
         SNAPSHOT_REF_PREFIX + sha for sha in sorted(wanted) if SNAPSHOT_REF_PREFIX + sha in local
     ]
@@ -107,10 +115,7 @@ def pull_snapshots(
         >>> pull_snapshots("origin")["snapshots"]  # doctest: +SKIP
         2
     """
-    root = _repo(repo)
-    wanted, unreadable, receipts = _wanted(folder)
-    local = {ref: values[0] for ref, values in _refs(root, "refs/naga/").items()}
-    remote_has = _remote_refs(root, remote)
+    root, wanted, unreadable, receipts, local, remote_has = _both_sides(remote, folder, repo)
     refs = [SNAPSHOT_REF_PREFIX + sha for sha in sorted(wanted)]
     refs += sorted(ref for ref in remote_has if ref.startswith(TAG_REF_PREFIX))
     fetch = [ref for ref in refs if ref not in local and ref in remote_has]
