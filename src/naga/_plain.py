@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCALARS",
+    "bare_key",
     "flatten",
     "is_config_class",
     "is_config_instance",
@@ -132,6 +133,16 @@ def _object_to_plain(config: Any, key: str) -> Any:
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
+
+
+def bare_key(dotted: Any) -> str:
+    """A dotted key without the ``+`` that adds a key: ``+extra.lr`` is ``extra.lr``.
+
+    Example:
+        >>> bare_key("+extra. +lr")
+        'extra.lr'
+    """
+    return ".".join(part.strip().lstrip("+") for part in str(dotted).split("."))
 
 
 def within(key: str, keys: Iterable[str]) -> bool:

@@ -13,7 +13,7 @@ environment of whoever checks a run is not the run's.
 
 from __future__ import annotations
 
-from naga._plain import flatten, to_plain, within
+from naga._plain import bare_key, flatten, to_plain, within
 from naga._provenance import set_replayer
 
 TYPE_CHECKING = False
@@ -41,7 +41,7 @@ def taken_values(
     """
     from naga.config._files import interpolate, is_replay, load_config_file, select_experiment
 
-    keys = {_key(k) for k in flatten(to_plain(config))}
+    keys = {bare_key(k) for k in flatten(to_plain(config))}
     parents = {k.rsplit(".", depth)[0] for k in keys for depth in range(1, k.count(".") + 1)}
 
     def known(dotted: str) -> bool:
@@ -57,10 +57,10 @@ def taken_values(
         found.update(flatten(doc))
     if overrides_file:
         found.update(flatten(load_config_file(overrides_file)))
-    overridden = [_key(item.partition("=")[0]) for item in overrides]
+    overridden = [bare_key(item.partition("=")[0]) for item in overrides]
     return {
         key: to_plain(value)
-        for key, value in ((_key(k), v) for k, v in found.items())
+        for key, value in ((bare_key(k), v) for k, v in found.items())
         if key in keys and not within(key, overridden)
     }
 
@@ -72,11 +72,6 @@ def defaults_of(defaults: dict[str, Any], taken: dict[str, Any]) -> dict[str, An
 
     flat = flatten(defaults)
     return {k: to_plain(flat[k]) for k in taken if k in flat and flat[k] is not MISSING}
-
-
-def _key(dotted: Any) -> str:
-    """A dotted key without the ``+`` that adds a key (``+extra.lr`` is ``extra.lr``)."""
-    return ".".join(part.strip().lstrip("+") for part in str(dotted).split("."))
 
 
 set_replayer(taken_values)

@@ -28,7 +28,7 @@ import xxhash
 
 from naga._errors import TaskError
 from naga._paths import NAGA_DIR, SWEEPS_DIR
-from naga._plain import to_plain, within
+from naga._plain import bare_key, to_plain, within
 from naga.launch._sources import TaskValue
 
 __all__ = [
@@ -138,7 +138,7 @@ def _task_provenance(
         keys += [str(k) for k in value.value]
     keys += [str(k) for k in value.grid or {}]
     keys += ["save_dir"] if has_save_dir else []
-    keys = [".".join(p.strip().lstrip("+") for p in k.split(".")) for k in dict.fromkeys(keys)]
+    keys = [bare_key(k) for k in dict.fromkeys(keys)]
     own = {**provenance, "task_keys": keys}
     if isinstance(provenance.get("taken"), dict):
         own["taken"] = {k: v for k, v in provenance["taken"].items() if not within(k, keys)}
