@@ -277,9 +277,12 @@ def test_time_limit_requeues_with_checkpoint_and_stops_at_max_num_timeout(tmp_pa
     assert slurm_ready(), "NAGA_REQUIRE_SLURM=1 but Slurm is not running"
     (tmp_path / "requeue.py").write_text(REQUEUE_SCRIPT)
     (tmp_path / "tasks.txt").write_text("1\n2\n")
-    # USR2 comes signal_delay_s (10 s, give or take Slurm's 30 s tick) before the 1-minute limit.
+    # USR2 comes signal_delay_s (10 s) before the 2-minute limit, or up to 60 s earlier (Slurm
+    # handles its events on a tick): 50 s into the job at the earliest, well after a requeued
+    # job has started its task again. With a 1-minute limit it could come while the restarted
+    # job was still starting (1 run in 4 ended `failed` instead of `timeout`).
     (tmp_path / "slurm.yaml").write_text(
-        "time: 1\nsignal_delay_s: 10\nmax_num_timeout: 1\ncpus_per_task: 1\n"
+        "time: 2\nsignal_delay_s: 10\nmax_num_timeout: 1\ncpus_per_task: 1\n"
     )
     with release_requeued(lambda: arrays(tmp_path, "results/requeue")):
         done = run_script(
@@ -296,7 +299,7 @@ def test_time_limit_requeues_with_checkpoint_and_stops_at_max_num_timeout(tmp_pa
         in log1
     )
     assert f"task 1 starts at step {resumed}" in log1
-    assert entries["param=2"]["status"] == "timeout"
+    assert entries["param=2"]["status"] == "timeout", (entries["param=2"], done.stderr)
     assert "after 1 requeue(s); max_num_timeout is 1" in entries["param=2"]["error"]
     assert "TIMEOUT param=2: stopped by Slurm (time limit or preemption)" in done.stderr
     log2 = (tmp_path / "results/requeue/logs/param=2.log").read_text()
