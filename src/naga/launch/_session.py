@@ -121,17 +121,15 @@ class SweepSession:
                 file=sys.stderr,
             )
         if self.watched:
-            shown = ", ".join(self.watched[:5]) + (", ..." if len(self.watched) > 5 else "")
             print(
                 f"naga: following {len(self.watched)} task(s) already queued or running on "
-                f"Slurm ({shown}): not submitted again.",
+                f"Slurm ({_first_few(self.watched)}): not submitted again.",
                 file=sys.stderr,
             )
         if self.lost:
-            shown = ", ".join(self.lost[:5]) + (", ..." if len(self.lost) > 5 else "")
             print(
                 f"naga: {len(self.lost)} task(s) lost (their Slurm job left the queue without a "
-                f"result): {shown}. They run again.",
+                f"result): {_first_few(self.lost)}. They run again.",
                 file=sys.stderr,
             )
 
@@ -283,3 +281,8 @@ class SweepSession:
             )
         elif not self.result.failures:
             print("naga: nothing left to run: every task is done.", file=sys.stderr)
+
+
+def _first_few(labels: Sequence[str]) -> str:
+    """The first five labels, and ``...`` when there are more."""
+    return ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
